@@ -1,0 +1,32 @@
+"""entropy-retriever: let a language model read text far longer than its window.
+
+This is the public API.
+"""
+
+from .errors import ContextTooLongError, EntropyRetrieverError, InputError, ModelLoadError
+from .llm import LongContextLM
+from .models import load_model
+from .reader import Answer, LongContextReader
+from .scoring import CertaintyScorer, PromptTemplate, register_metric
+from .segments import Document, Segment, Segmenter
+from .selection import KeyContext
+
+__all__ = [
+    "Answer",
+    "CertaintyScorer",
+    "ContextTooLongError",
+    "Document",
+    "EntropyRetrieverError",
+    "InputError",
+    "KeyContext",
+    "LongContextLM",
+    "LongContextReader",
+    "ModelLoadError",
+    "PromptTemplate",
+    "Segment",
+    "Segmenter",
+    "load_model",
+    "register_metric",
+]
+
+__version__ = "0.1.0"

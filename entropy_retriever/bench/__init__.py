@@ -1,0 +1,1 @@
+"""Benchmarks: passkey, needle in a haystack, evidence recall, speed and memory."""

@@ -1,0 +1,219 @@
+"""``python -m entropy_retriever.bench SUITE``: benchmarks that print and save their numbers.
+
+Suites:
+  rank            rank of the needle's segment per metric and template (chooses the default metric)
+  reader-passkey  passkey retrieval through LongContextReader.answer at several lengths
+  scoring-speed   CertaintyScorer vs plain batched forward passes, and linear scaling
+
+Every suite writes ``bench-results/<suite>.json`` (machine, versions, settings, raw trials)
+and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from ..models import load_model
+from ..reader import LongContextReader
+from ..scoring import CertaintyScorer
+from .passkey import make_passkey, passkey_correct, spread_depths
+
+RESULTS = Path("bench-results")
+
+
+def environment() -> dict:
+    import transformers
+
+    return {
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+def save(suite: str, settings: dict, rows: list, table: str) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    payload = {"suite": suite, "environment": environment(), "settings": settings, "rows": rows, "table": table}
+    (RESULTS / f"{suite}.json").write_text(json.dumps(payload, indent=1))
+    (RESULTS / f"{suite}.md").write_text(table + "\n")
+    print(table)
+    print(f"\n(saved {RESULTS / suite}.json and .md)")
+
+
+def progress(iterable, **kwargs):
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, disable=not sys.stderr.isatty(), **kwargs)
+
+
+# ------------------------------------------------------------------------------ rank
+def cmd_rank(args) -> None:
+    from ..demo import make_demo_document
+
+    model, tokenizer = load_model(args.model)
+    reader = LongContextReader(model, tokenizer, progress=False)
+    rows = []
+    for n_tokens in args.lengths:
+        for depth in args.depths:
+            doc = make_demo_document(tokenizer, n_tokens, depth)
+            segments = list(reader.segmenter.split(doc.text))
+            needle = next(i for i, s in enumerate(segments) if doc.expected in s.text)
+            for template in ("plain", "chat"):
+                for metric in ("entropy_last", "entropy_mean", "question_nll"):
+                    scores = CertaintyScorer(model, tokenizer, metric=metric, template=template).score(segments, doc.question)
+                    order = sorted(range(len(segments)), key=lambda i: (scores[i], i))
+                    others = [scores[i] for i in range(len(segments)) if i != needle]
+                    rows.append({
+                        "tokens": doc.n_tokens, "depth": depth, "template": template, "metric": metric,
+                        "rank": order.index(needle), "margin": min(others) - scores[needle],
+                    })
+                    print(rows[-1], flush=True)
+    lines = ["| template | metric | needle ranked first | mean margin (nats) |", "|---|---|---|---|"]
+    for template in ("plain", "chat"):
+        for metric in ("entropy_last", "entropy_mean", "question_nll"):
+            mine = [r for r in rows if r["template"] == template and r["metric"] == metric]
+            first = sum(r["rank"] == 0 for r in mine)
+            lines.append(f"| {template} | {metric} | {first}/{len(mine)} | {statistics.mean(r['margin'] for r in mine):+.3f} |")
+    save("rank", vars(args) | {"command": " ".join(sys.argv)}, rows, "\n".join(lines))
+
+
+# -------------------------------------------------------------------- reader passkey
+def cmd_reader_passkey(args) -> None:
+    model, tokenizer = load_model(args.model)
+    reader = LongContextReader(model, tokenizer, progress=False)
+    rows = []
+    for n_tokens in args.lengths:
+        for trial, depth in enumerate(progress(spread_depths(args.trials), desc=f"{n_tokens} tokens")):
+            sample = make_passkey(tokenizer, n_tokens, depth, seed=1000 * n_tokens + trial)
+            started = time.perf_counter()
+            answer = reader.answer(sample.context, args.question)
+            rows.append({
+                "tokens": sample.n_tokens, "target": n_tokens, "depth": round(depth, 3), "key": sample.key,
+                "answer": answer.text, "correct": passkey_correct(answer.text, sample.key),
+                "key_in_context": sample.key in answer.key_context.text, "seconds": time.perf_counter() - started,
+            })
+            print(json.dumps(rows[-1]), flush=True)
+    lines = ["| length (tokens) | trials | correct | key in key context | mean seconds |", "|---|---|---|---|---|"]
+    for n_tokens in args.lengths:
+        mine = [r for r in rows if r["target"] == n_tokens]
+        lines.append(
+            f"| {statistics.mean(r['tokens'] for r in mine):,.0f} | {len(mine)} | {sum(r['correct'] for r in mine)}/{len(mine)} "
+            f"| {sum(r['key_in_context'] for r in mine)}/{len(mine)} | {statistics.mean(r['seconds'] for r in mine):.1f} |"
+        )
+    save("reader-passkey", vars(args) | {"command": " ".join(sys.argv)}, rows, "\n".join(lines))
+
+
+# --------------------------------------------------------------------- scoring speed
+def _plain_forward(model, rows, pad_id):
+    """Plain batched forward over the same left-padded rows: full logits, no slicing."""
+    length = max(len(r) for r in rows)
+    ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for b, r in enumerate(rows):
+        ids[b, length - len(r):] = torch.tensor(r)
+        mask[b, length - len(r):] = 1
+    with torch.inference_mode():
+        model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device), use_cache=False)
+
+
+def cmd_scoring_speed(args) -> None:
+    from ..demo import make_demo_document
+    from ..segments import Segmenter
+
+    model, tokenizer = load_model(args.model)
+    scorer = CertaintyScorer(model, tokenizer, metric="question_nll", progress=False)
+    doc = make_demo_document(tokenizer, 2 * args.tokens + 2000, 0.5)
+    segments = list(Segmenter(tokenizer, args.segment_tokens).split(doc.text))
+    question = doc.question
+    q_ids = scorer.encode_question(question)
+
+    def take(n_tokens):
+        chosen, total = [], 0
+        for s in segments:
+            if total >= n_tokens:
+                break
+            chosen.append(s)
+            total += s.n_tokens
+        return chosen
+
+    half, full = take(args.tokens), take(2 * args.tokens)
+    scorer.score(half[:2], question)  # warm-up
+
+    def time_scorer(segs):
+        started = time.perf_counter()
+        scorer.score(segs, question)
+        return time.perf_counter() - started
+
+    def time_plain(segs):
+        rows = [scorer.encode_segment(s.text, len(q_ids)) + q_ids for s in segs]
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        started = time.perf_counter()
+        for batch in scorer._batches(order, [(None, rows[i][: -len(q_ids)]) for i in range(len(rows))], len(q_ids)):
+            _plain_forward(model, [rows[i] for i in batch], scorer.pad_id)
+        return time.perf_counter() - started
+
+    samples = {"scorer_N": [], "plain_N": [], "scorer_2N": []}
+    for _ in progress(range(args.repeats), desc="repeats"):  # interleaved, so drift hits all alike
+        samples["plain_N"].append(time_plain(half))
+        samples["scorer_N"].append(time_scorer(half))
+        samples["scorer_2N"].append(time_scorer(full))
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    n_half = sum(s.n_tokens + len(q_ids) for s in half)
+    n_full = sum(s.n_tokens + len(q_ids) for s in full)
+    throughput_ratio = (n_half / med["scorer_N"]) / (n_half / med["plain_N"])
+    linear_ratio = med["scorer_2N"] / med["scorer_N"]
+    tok_s = n_full / med["scorer_2N"]
+    table = "\n".join([
+        "| measure | value |", "|---|---|",
+        f"| scorer throughput / plain forward throughput (same sub-contexts, {n_half:,} tokens) | **{throughput_ratio:.2f}** |",
+        f"| time for 2N / time for N (N = {n_half:,}, 2N = {n_full:,} tokens) | **{linear_ratio:.2f}** (token ratio {n_full / n_half:.2f}) |",
+        f"| scoring throughput | {tok_s:,.0f} tokens/s |",
+        f"| projected time to score 20M tokens on this machine | {20e6 / tok_s / 3600:,.1f} h |",
+    ])
+    save("scoring-speed", vars(args) | {"command": " ".join(sys.argv)}, [samples | {"tokens_N": n_half, "tokens_2N": n_full}], table)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m entropy_retriever.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="suite", required=True)
+    p = sub.add_parser("rank", help="needle rank per metric and template")
+    p.add_argument("--lengths", type=int, nargs="+", default=[12000, 28000])
+    p.add_argument("--depths", type=float, nargs="+", default=[0.1, 0.3, 0.6, 0.9])
+    p.add_argument("--model", default=None)
+    p.set_defaults(run=cmd_rank)
+    p = sub.add_parser("reader-passkey", help="passkey through LongContextReader.answer")
+    p.add_argument("--lengths", type=int, nargs="+", default=[16000, 32000])
+    p.add_argument("--trials", type=int, default=10)
+    p.add_argument("--question", default="What is the pass key?")
+    p.add_argument("--model", default=None)
+    p.set_defaults(run=cmd_reader_passkey)
+    p = sub.add_parser("scoring-speed", help="scorer vs plain forward; linear scaling")
+    p.add_argument("--tokens", type=int, default=8000, help="N; the scaling check also scores 2N")
+    p.add_argument("--segment-tokens", type=int, default=512)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--model", default=None)
+    p.set_defaults(run=cmd_scoring_speed)
+    args = parser.parse_args(argv)
+    run = args.run
+    del args.run
+    run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""The ``entropy-retriever`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .errors import EntropyRetrieverError
+from .reader import DEFAULT_SEGMENT_TOKENS, DEFAULT_TOKEN_BUDGET
+from .scoring import METRICS, TEMPLATES
+
+DESCRIPTION = """\
+Answer questions about text far longer than a language model's window (XL3M).
+
+The file is cut into segments; the model reads each segment with the question and
+the segments it is most certain about (lowest entropy) are kept, in their original
+order, as a short key context; the answer is read from that. With no --model, the
+embedded SmolLM2-135M-Instruct is used (converted on first use, ~25 s).
+
+examples:
+  entropy-retriever ask notes.txt "When was the contract signed?"
+  entropy-retriever select notes.txt "When was the contract signed?" --json > key.json
+  entropy-retriever demo
+"""
+
+
+def _add_reader_options(parser: argparse.ArgumentParser) -> None:
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", default=None, help="a local model folder or hub id (default: embedded SmolLM2-135M-Instruct)")
+    model.add_argument("--device", default="auto", help="auto (CUDA, then Ascend NPU, then CPU), cpu, cuda, cuda:1, npu:0 ...")
+    model.add_argument("--dtype", default="auto", help="auto (bfloat16 on accelerators, float32 on CPU), float32, bfloat16, float16")
+    sel = parser.add_argument_group("selection")
+    how = sel.add_mutually_exclusive_group()
+    how.add_argument("--budget", type=int, default=None, help=f"keep the best segments that fit this many tokens (default {DEFAULT_TOKEN_BUDGET})")
+    how.add_argument("--top-k", type=int, default=None, help="keep the K best segments")
+    how.add_argument("--threshold", type=float, default=None, help="keep every segment scoring at or below this")
+    sel.add_argument("--metric", default="question_nll", choices=sorted(METRICS), help="certainty metric (lower = more relevant); default question_nll")
+    sel.add_argument("--template", default="plain", choices=sorted(TEMPLATES) + ["chat"], help="how segment and question are put together for scoring")
+    sel.add_argument("--segment-tokens", type=int, default=DEFAULT_SEGMENT_TOKENS, help=f"segment size in tokens (default {DEFAULT_SEGMENT_TOKENS})")
+    sel.add_argument("--overlap-tokens", type=int, default=0, help="overlap between neighbouring segments, in tokens (default 0)")
+    sel.add_argument("--budget-tokenizer", default=None, help="count the budget with this tiktoken encoding (e.g. cl100k_base) instead of the model's tokenizer")
+    io = parser.add_argument_group("input and output")
+    io.add_argument("--encoding-errors", default="strict", choices=["strict", "replace"], help="what to do with bytes that are not UTF-8: stop with an error (default) or replace them with U+FFFD")
+    io.add_argument("--json", action="store_true", help="print the result as JSON")
+    io.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="entropy-retriever", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    ask = sub.add_parser("ask", help="answer a question about a long file", description="Select the key context of FILE for QUESTION, then answer from it.")
+    ask.add_argument("file", metavar="FILE", help="a UTF-8 text file, or - for standard input")
+    ask.add_argument("question", metavar="QUESTION")
+    ask.add_argument("--max-new-tokens", type=int, default=64, help="longest answer, in tokens (default 64)")
+    _add_reader_options(ask)
+    select = sub.add_parser("select", help="print the key context of a long file for a question", description="Print the key context of FILE for QUESTION (or, with --json, it with every segment's score).")
+    select.add_argument("file", metavar="FILE", help="a UTF-8 text file, or - for standard input")
+    select.add_argument("question", metavar="QUESTION")
+    _add_reader_options(select)
+    demo = sub.add_parser("demo", help="answer a question about a ~24k-token document built on this machine", description="Build a long document from Python's own pydoc topics, hide a fact in it, and ask for it.")
+    demo.add_argument("--tokens", type=int, default=24000, help="document length in tokens (default 24000)")
+    demo.add_argument("--depth", type=float, default=0.3, help="where the fact sits, 0 (start) to 1 (end); default 0.3")
+    demo.add_argument("--max-new-tokens", type=int, default=32)
+    _add_reader_options(demo)
+    return parser
+
+
+def _reader(args):
+    from .reader import LongContextReader
+
+    kwargs = dict(
+        metric=args.metric,
+        template=args.template,
+        segment_tokens=args.segment_tokens,
+        overlap_tokens=args.overlap_tokens,
+        top_k=args.top_k,
+        token_budget=args.budget,
+        threshold=args.threshold,
+        budget_tokenizer=args.budget_tokenizer,
+        encoding_errors=args.encoding_errors,
+        progress=False if args.no_progress else None,
+    )
+    if hasattr(args, "max_new_tokens"):
+        kwargs["max_new_tokens"] = args.max_new_tokens
+    return LongContextReader.from_pretrained(args.model, device=args.device, dtype=args.dtype, **kwargs)
+
+
+def _context(file: str):
+    if file == "-":
+        return sys.stdin.read()
+    return Path(file)
+
+
+def _spans_table(key) -> str:
+    lines = [f"{'source':>8} {'start':>9} {'end':>9}  score"]
+    for span in key.spans:
+        lines.append(f"{span.source or '-':>8} {span.start:>9} {span.end:>9}  {span.score:.4f}")
+    return "\n".join(lines)
+
+
+def _cmd_select(args) -> int:
+    from .segments import check_readable_file
+
+    context = _context(args.file)
+    if isinstance(context, Path):
+        check_readable_file(context)
+    key = _reader(args).select(context, args.question)
+    if args.json:
+        json.dump(key.to_dict(), sys.stdout, ensure_ascii=False, indent=1)
+        print()
+    else:
+        print(key.text)
+    return 0
+
+
+def _print_answer(answer, args) -> None:
+    key = answer.key_context
+    if args.json:
+        json.dump({"answer": answer.text, "seconds": answer.seconds, "key_context": key.to_dict()}, sys.stdout, ensure_ascii=False, indent=1)
+        print()
+        return
+    print(f"answer: {answer.text}")
+    print(f"\nkey context: {len(key.spans)} span(s), {key.n_tokens} tokens, from {key.meta['n_segments']} segments "
+          f"({key.meta['context_tokens']} tokens); metric {key.metric}")
+    print(_spans_table(key))
+    print(f"\ntime: {answer.seconds['total']:.1f} s (select {answer.seconds['select']:.1f} s, answer {answer.seconds['answer']:.1f} s)")
+
+
+def _cmd_ask(args) -> int:
+    from .segments import check_readable_file
+
+    context = _context(args.file)
+    if isinstance(context, Path):
+        check_readable_file(context)
+    _print_answer(_reader(args).answer(context, args.question), args)
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from .demo import make_demo_document
+
+    started = time.perf_counter()
+    reader = _reader(args)
+    document = make_demo_document(reader.scorer.tokenizer, n_tokens=args.tokens, depth=args.depth)
+    print(f"document: {document.n_tokens} tokens of Python's pydoc topics (the model's window is "
+          f"{reader.scorer.window}); fact hidden at depth {args.depth:.0%}")
+    print(f"question: {document.question}")
+    answer = reader.answer(document.text, document.question)
+    _print_answer(answer, args)
+    correct = document.expected in answer.text
+    print(f"expected: {document.expected} -> {'correct' if correct else 'WRONG'}  "
+          f"(wall time including model load: {time.perf_counter() - started:.1f} s)")
+    return 0 if correct else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command in ("ask", "select", "demo") and args.no_progress:
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()
+    try:
+        return {"ask": _cmd_ask, "select": _cmd_select, "demo": _cmd_demo}[args.command](args)
+    except EntropyRetrieverError as exc:
+        print(f"entropy-retriever: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("entropy-retriever: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""A long document that exists on every machine: Python's pydoc topics with one fact hidden in it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FACT = "The observatory's archive door code is 58213, and only the night curator knows it."
+QUESTION = "What is the observatory's archive door code?"
+EXPECTED = "58213"
+
+
+@dataclass(frozen=True)
+class DemoDocument:
+    text: str
+    question: str
+    expected: str
+    n_tokens: int
+
+
+def make_demo_document(tokenizer, n_tokens: int = 24000, depth: float = 0.3) -> DemoDocument:
+    """About ``n_tokens`` tokens of pydoc topics (sorted by name) with FACT at ``depth``."""
+    if not 0.0 <= depth <= 1.0:
+        raise ValueError("depth must be between 0 and 1")
+    from pydoc_data.topics import topics
+
+    pieces: list[str] = []
+    total = 0
+    for name in sorted(topics):
+        body = topics[name].strip()
+        if total >= n_tokens:
+            break
+        pieces.append(body)
+        total += len(tokenizer(body, add_special_tokens=False)["input_ids"])
+    text = "\n\n".join(pieces)
+    # Put the fact on a paragraph boundary near the requested depth.
+    cut = text.rfind("\n\n", 0, int(len(text) * depth))
+    cut = 0 if cut < 0 else cut
+    text = f"{text[:cut]}\n\n{FACT}\n\n{text[cut:].lstrip()}"
+    return DemoDocument(text, QUESTION, EXPECTED, len(tokenizer(text)["input_ids"]))

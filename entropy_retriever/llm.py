@@ -1,0 +1,157 @@
+"""LongContextLM: generate, stream and chat with a causal LM, with an attention policy applied.
+
+The policy (SelfExtend or LM-Infinite, from :mod:`entropy_retriever.attention`) is what
+lets the model read past its trained window; ``context_window`` reports the policy's
+reach, not the model's ``max_position_embeddings``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import torch
+
+from .errors import ContextTooLongError, InputError
+from .scoring import model_window
+
+__all__ = ["LongContextLM", "Generation"]
+
+Message = dict  # {"role": "user" | "assistant" | "system" | "tool", "content": str, ...}
+
+
+@dataclass
+class Generation:
+    text: str
+    prompt_tokens: int
+    new_tokens: int
+
+
+class LongContextLM:
+    """A model, its tokenizer and an optional attention policy, ready to generate.
+
+    >>> lm = LongContextLM.from_pretrained()            # the embedded default
+    >>> lm.chat([{"role": "user", "content": "Hi"}]).text
+    """
+
+    def __init__(self, model, tokenizer, policy=None, *, max_new_tokens: int = 128) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.policy = policy
+        self.max_new_tokens = max_new_tokens
+        self.trained_window = model_window(model)
+        self._lock = threading.Lock()  # one generation at a time per model
+        if policy is not None:
+            from .attention import apply_policy
+
+            apply_policy(model, policy)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path=None, *, policy=None, device="auto", dtype="auto", **kwargs):
+        from .models import load_model
+
+        model, tokenizer = load_model(name_or_path, device=device, dtype=dtype)
+        return cls(model, tokenizer, policy, **kwargs)
+
+    # --------------------------------------------------------------- windows
+    @property
+    def context_window(self) -> int:
+        """How many tokens the model can read: the policy's reach, else the trained window."""
+        if self.policy is not None and self.trained_window is not None:
+            return self.policy.reach(self.trained_window)
+        return self.trained_window or 2048
+
+    # --------------------------------------------------------------- prompts
+    def chat_prompt(self, messages: Sequence[Message], tools: list | None = None) -> list[int]:
+        if not messages:
+            raise InputError("chat needs at least one message")
+        if getattr(self.tokenizer, "chat_template", None):
+            kwargs = {"tools": tools} if tools else {}
+            ids = self.tokenizer.apply_chat_template(
+                list(messages), add_generation_prompt=True, tokenize=True, **kwargs
+            )
+            if hasattr(ids, "keys"):  # transformers 5 returns a BatchEncoding
+                ids = ids["input_ids"]
+            return list(ids)
+        text = "\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\nassistant:"
+        return self.tokenizer(text)["input_ids"]
+
+    def encode(self, prompt: str) -> list[int]:
+        return self.tokenizer(prompt)["input_ids"]
+
+    def check_fits(self, n_prompt: int, max_new_tokens: int) -> None:
+        limit = self.context_window
+        if n_prompt + max_new_tokens > limit:
+            how = (
+                "use a larger SelfExtend group size or LM-Infinite"
+                if self.policy is not None
+                else "pass policy=SelfExtend(...) or LMInfinite(...) to read past the trained window, "
+                "or select a smaller key context (lower token_budget / top_k)"
+            )
+            raise ContextTooLongError(
+                f"the prompt takes {n_prompt} tokens and {max_new_tokens} more are to be generated, "
+                f"but the model reads at most {limit} tokens: {how}"
+            )
+
+    # ------------------------------------------------------------ generation
+    def _generate_kwargs(self, ids: list[int], max_new_tokens: int | None, streamer=None) -> dict:
+        max_new = max_new_tokens or self.max_new_tokens
+        self.check_fits(len(ids), max_new)
+        input_ids = torch.tensor([ids], device=self.model.device)
+        kwargs = dict(
+            input_ids=input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            max_new_tokens=max_new,
+            do_sample=False,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+        if streamer is not None:
+            kwargs["streamer"] = streamer
+        return kwargs
+
+    def generate_ids(self, ids: list[int], max_new_tokens: int | None = None) -> Generation:
+        """Greedy generation from token ids."""
+        kwargs = self._generate_kwargs(ids, max_new_tokens)
+        with self._lock, torch.inference_mode():
+            out = self.model.generate(**kwargs)
+        new = out[0, len(ids):]
+        text = self.tokenizer.decode(new, skip_special_tokens=True)
+        return Generation(text=text.strip(), prompt_tokens=len(ids), new_tokens=int(new.numel()))
+
+    def generate(self, prompt: str, max_new_tokens: int | None = None) -> Generation:
+        return self.generate_ids(self.encode(prompt), max_new_tokens)
+
+    def chat(self, messages: Sequence[Message], max_new_tokens: int | None = None, tools=None) -> Generation:
+        return self.generate_ids(self.chat_prompt(messages, tools), max_new_tokens)
+
+    def stream_ids(self, ids: list[int], max_new_tokens: int | None = None) -> Iterator[str]:
+        """Yield text pieces as they are generated (generation runs in a worker thread)."""
+        from transformers import TextIteratorStreamer
+
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        kwargs = self._generate_kwargs(ids, max_new_tokens, streamer)
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                with self._lock, torch.inference_mode():
+                    self.model.generate(**kwargs)
+            except BaseException as exc:  # surfaced to the reader below, never swallowed
+                failure.append(exc)
+                streamer.end()
+
+        worker = threading.Thread(target=work, daemon=True)
+        worker.start()
+        for piece in streamer:
+            if piece:
+                yield piece
+        worker.join()
+        if failure:
+            raise failure[0]
+
+    def stream(self, prompt: str, max_new_tokens: int | None = None) -> Iterator[str]:
+        return self.stream_ids(self.encode(prompt), max_new_tokens)
+
+    def stream_chat(self, messages: Sequence[Message], max_new_tokens: int | None = None, tools=None) -> Iterator[str]:
+        return self.stream_ids(self.chat_prompt(messages, tools), max_new_tokens)

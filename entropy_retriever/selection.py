@@ -1,0 +1,218 @@
+"""Pick the most certain segments and splice them, in document order, into a key context."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Sequence
+
+from .errors import InputError
+from .segments import Segment
+
+__all__ = ["KeyContext", "KeptSpan", "SegmentScore", "Selection", "token_counter"]
+
+GAP = "\n\n[…]\n\n"
+
+
+@dataclass(frozen=True)
+class SegmentScore:
+    """The score of one segment, kept for every segment whether selected or not."""
+
+    index: int
+    source: str
+    start: int
+    end: int
+    score: float
+    selected: bool
+
+
+@dataclass(frozen=True)
+class KeptSpan:
+    """A merged run of kept segments: its span in its source, and the scores of its segments."""
+
+    source: str
+    start: int
+    end: int
+    text: str
+    segment_indices: tuple[int, ...]
+    scores: tuple[float, ...]
+
+    @property
+    def score(self) -> float:
+        """The best (lowest) score among the span's segments."""
+        return min(self.scores)
+
+
+@dataclass
+class KeyContext:
+    """The selected segments, spliced in their original order, and the scores of all segments."""
+
+    text: str
+    spans: list[KeptSpan]
+    segments: list[SegmentScore]
+    metric: str
+    question: str
+    n_tokens: int | None = None  # in the tokenizer the budget was counted in
+    meta: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def coverage(self) -> float:
+        """The fraction of segments kept."""
+        return sum(s.selected for s in self.segments) / max(1, len(self.segments))
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def token_counter(tokenizer) -> Callable[[str], int]:
+    """A function counting tokens: a Hugging Face tokenizer, a tiktoken encoding name, or a callable.
+
+    tiktoken works offline when its encoding files are in ``TIKTOKEN_CACHE_DIR``; if that is
+    unset and llama-index-core is installed, its bundled copy of the files is used.
+    """
+    if callable(tokenizer) and not hasattr(tokenizer, "encode"):
+        return tokenizer
+    if isinstance(tokenizer, str):
+        return _tiktoken_counter(tokenizer)
+    if hasattr(tokenizer, "encode"):
+        try:
+            tokenizer.encode("x", add_special_tokens=False)
+            return lambda text: len(tokenizer.encode(text, add_special_tokens=False))
+        except TypeError:  # tiktoken.Encoding takes no add_special_tokens
+            return lambda text: len(tokenizer.encode(text, disallowed_special=()))
+    raise InputError(
+        f"cannot count tokens with a {type(tokenizer).__name__}: pass a Hugging Face tokenizer, "
+        "a tiktoken encoding name such as 'cl100k_base', or a function text -> int"
+    )
+
+
+def _tiktoken_counter(name: str) -> Callable[[str], int]:
+    try:
+        import tiktoken
+    except ImportError:
+        raise InputError(
+            f"counting the budget in {name!r} needs tiktoken: pip install 'entropy-retriever[tiktoken]'"
+        ) from None
+    if "TIKTOKEN_CACHE_DIR" not in os.environ:
+        import importlib.util
+
+        try:
+            spec = importlib.util.find_spec("llama_index.core")
+        except ModuleNotFoundError:
+            spec = None
+        if spec is not None and spec.submodule_search_locations:
+            bundled = os.path.join(spec.submodule_search_locations[0], "_static", "tiktoken_cache")
+            if os.path.isdir(bundled):
+                os.environ["TIKTOKEN_CACHE_DIR"] = bundled
+    try:
+        encoding = tiktoken.get_encoding(name)
+    except ValueError:
+        raise InputError(f"unknown tiktoken encoding {name!r}: try 'cl100k_base' or 'o200k_base'") from None
+    except Exception as exc:  # network failure when the files are not cached
+        raise InputError(
+            f"tiktoken could not load {name!r} ({exc}). Offline, point TIKTOKEN_CACHE_DIR at a folder "
+            "with its cached files (llama-index-core ships them in llama_index/core/_static/tiktoken_cache)"
+        ) from None
+    return lambda text: len(encoding.encode(text, disallowed_special=()))
+
+
+@dataclass(frozen=True)
+class Selection:
+    """How many segments to keep: exactly one of ``top_k``, ``token_budget`` or ``threshold``."""
+
+    top_k: int | None = None
+    token_budget: int | None = None
+    threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        chosen = [x is not None for x in (self.top_k, self.token_budget, self.threshold)]
+        if sum(chosen) != 1:
+            raise InputError("choose exactly one of top_k, token_budget or threshold")
+        if self.top_k is not None and (not isinstance(self.top_k, int) or self.top_k < 1):
+            raise InputError(f"top_k must be a positive integer, got {self.top_k!r}")
+        if self.token_budget is not None and (
+            not isinstance(self.token_budget, int) or self.token_budget < 1
+        ):
+            raise InputError(f"token_budget must be a positive integer, got {self.token_budget!r}")
+        if self.threshold is not None and not math.isfinite(self.threshold):
+            raise InputError("threshold must be a finite number")
+
+    def choose(
+        self, segments: Sequence[Segment], scores: Sequence[float], count: Callable[[str], int]
+    ) -> set[int]:
+        """The positions (into ``segments``) to keep. Ties break by position."""
+        ranked = sorted(range(len(segments)), key=lambda i: (scores[i], i))
+        if self.top_k is not None:
+            return set(ranked[: self.top_k])
+        if self.threshold is not None:
+            return {i for i in ranked if scores[i] <= self.threshold}
+        budget = self.token_budget
+        kept: set[int] = set()
+        used = 0
+        smallest = None
+        for i in ranked:  # in order of score, each segment that still fits
+            size = count(segments[i].text) + (count(GAP) if kept else 0)
+            smallest = size if smallest is None else min(smallest, size)
+            if used + size <= budget:
+                kept.add(i)
+                used += size
+        if not kept and segments:
+            raise InputError(
+                f"token_budget={budget} is smaller than every segment (the smallest takes {smallest} "
+                "tokens): raise the budget or lower segment_tokens"
+            )
+        return kept
+
+
+def splice(
+    segments: Sequence[Segment],
+    scores: Sequence[float],
+    kept: set[int],
+    *,
+    metric: str,
+    question: str,
+    separator: str = GAP,
+) -> KeyContext:
+    """Join kept segments in document order, merging overlapping or adjacent spans."""
+    spans: list[KeptSpan] = []
+    for i in sorted(kept, key=lambda i: segments[i].index):
+        seg = segments[i]
+        last = spans[-1] if spans else None
+        if last is not None and last.source == seg.source and seg.start <= last.end:
+            extra = seg.text[last.end - seg.start:] if seg.end > last.end else ""
+            spans[-1] = KeptSpan(
+                last.source,
+                last.start,
+                max(last.end, seg.end),
+                last.text + extra,
+                last.segment_indices + (seg.index,),
+                last.scores + (scores[i],),
+            )
+        else:
+            spans.append(KeptSpan(seg.source, seg.start, seg.end, seg.text, (seg.index,), (scores[i],)))
+    text = separator.join(span.text.strip("\n") for span in spans)
+    table = [
+        SegmentScore(s.index, s.source, s.start, s.end, float(scores[i]), i in kept)
+        for i, s in enumerate(segments)
+    ]
+    return KeyContext(text=text, spans=spans, segments=table, metric=metric, question=question)
+
+
+def select_key_context(
+    segments: Sequence[Segment],
+    scores: Sequence[float],
+    selection: Selection,
+    *,
+    count: Callable[[str], int],
+    metric: str,
+    question: str,
+) -> KeyContext:
+    kept = selection.choose(segments, scores, count)
+    key = splice(segments, scores, kept, metric=metric, question=question)
+    key.n_tokens = count(key.text)
+    return key
+

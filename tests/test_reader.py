@@ -1,0 +1,57 @@
+"""The XL3M pipeline on the real embedded model."""
+
+from __future__ import annotations
+
+import pytest
+
+from entropy_retriever import ContextTooLongError, InputError, LongContextLM, LongContextReader
+from entropy_retriever.bench.passkey import make_passkey, passkey_correct
+from entropy_retriever.demo import make_demo_document
+
+
+@pytest.fixture(scope="module")
+def reader(embedded):
+    return LongContextReader(*embedded, progress=False)
+
+
+def test_answers_a_needle_beyond_the_window(reader, tokenizer):
+    doc = make_demo_document(tokenizer, n_tokens=10_000, depth=0.7)
+    assert doc.n_tokens > 8192  # longer than SmolLM2's window
+    answer = reader.answer(doc.text, doc.question)
+    assert doc.expected in answer.key_context.text
+    assert doc.expected in answer.text
+    key = answer.key_context
+    assert key.n_tokens <= 1536 and key.meta["n_segments"] == len(key.segments)
+    best = min(key.segments, key=lambda s: s.score)
+    assert doc.expected in doc.text[best.start:best.end]
+
+
+def test_select_keeps_the_passkey_in_document_order(reader, tokenizer):
+    sample = make_passkey(tokenizer, 6000, depth=0.4, seed=3)
+    key = reader.select(sample.context, "What is the pass key?")
+    assert sample.key in key.text
+    starts = [s.start for s in key.spans]
+    assert starts == sorted(starts)
+
+
+def test_a_key_context_too_long_for_the_window_is_a_clear_error(embedded):
+    lm = LongContextLM(*embedded)
+    with pytest.raises(ContextTooLongError, match="SelfExtend"):
+        lm.generate("word " * 9000, max_new_tokens=4)
+
+
+def test_bad_input_is_refused_before_any_work(reader):
+    with pytest.raises(InputError, match="question is empty"):
+        reader.answer("some text", " ")
+    with pytest.raises(InputError, match="empty or only whitespace"):
+        reader.select("\n\n ", "what?")
+    with pytest.raises(InputError, match="cannot hold one segment"):
+        LongContextReader(reader.scorer.model, reader.scorer.tokenizer, token_budget=100)
+    with pytest.raises(InputError, match="pass the model's tokenizer"):
+        LongContextReader(reader.scorer.model)
+
+
+def test_passkey_answer_matches(reader, tokenizer):
+    sample = make_passkey(tokenizer, 3000, depth=0.5, seed=11)
+    answer = reader.answer(sample.context, "What is the pass key?")
+    assert passkey_correct(answer.text, sample.key)
