@@ -3,6 +3,7 @@
 This is the public API.
 """
 
+from .attention import LMInfinite, SelfExtend, choose_group_size, extend_context
 from .errors import ContextTooLongError, EntropyRetrieverError, InputError, ModelLoadError
 from .llm import LongContextLM
 from .models import load_model
@@ -18,6 +19,7 @@ __all__ = [
     "Document",
     "EntropyRetrieverError",
     "InputError",
+    "LMInfinite",
     "KeyContext",
     "LongContextLM",
     "LongContextReader",
@@ -25,6 +27,9 @@ __all__ = [
     "PromptTemplate",
     "Segment",
     "Segmenter",
+    "SelfExtend",
+    "choose_group_size",
+    "extend_context",
     "load_model",
     "register_metric",
 ]

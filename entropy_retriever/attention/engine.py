@@ -1,0 +1,169 @@
+"""One two-branch attention engine for every policy.
+
+For a query at position i and a key at position j (j <= i):
+  near branch: keys where ``policy.near(i, j)``, read at their true positions;
+  far branch:  keys where ``policy.far(i, j)``, query moved to ``far_query_pos(i)`` and key
+               to ``far_key_pos(j)``.
+The two key sets are disjoint, so one softmax over both equals the two partial attentions
+merged by their log-sum-exps. q and k arrive already rotated at their true positions;
+RoPE rotations compose, so moving them is one more rotation by the difference, in float32.
+
+No length x length matrix is built: a prefill with contiguous positions runs the far branch
+of SelfExtend as one causal kernel call on shifted slices and the near branch as a band of
+query blocks; everything else (decode, chunked prefill, padding) runs query block by query
+block, each block reading only the key columns its masks touch.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+
+from .backends import Attend
+
+NEG_INF = float("-inf")
+
+
+def rotate(x: torch.Tensor, shift: torch.Tensor, inv_freq: torch.Tensor) -> torch.Tensor:
+    """Rotate ``x`` (B, H, L, D) by ``shift`` (B, L) more positions, in float32.
+
+    Only the first ``2 * len(inv_freq)`` features rotate (partial rotary); the rest pass.
+    The pairing is the rotate-half layout that transformers' RoPE models use.
+    """
+    rd = inv_freq.numel() * 2
+    angles = shift.to(torch.float32).unsqueeze(-1) * inv_freq.to(x.device, torch.float32)  # (B, L, rd/2)
+    angles = torch.cat([angles, angles], dim=-1).unsqueeze(1)  # (B, 1, L, rd)
+    cos, sin = angles.cos(), angles.sin()
+    xf = x.float()
+    rot, rest = xf[..., :rd], xf[..., rd:]
+    half = rd // 2
+    rotated_half = torch.cat([-rot[..., half:], rot[..., :half]], dim=-1)
+    out = rot * cos + rotated_half * sin
+    return torch.cat([out, rest], dim=-1).to(x.dtype)
+
+
+def merge(out_a, lse_a, out_b, lse_b):
+    """Join two partial attentions over disjoint keys: (B, H, L, D), (B, H, L) each."""
+    top = torch.maximum(lse_a, lse_b)
+    top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
+    wa, wb = torch.exp(lse_a - top), torch.exp(lse_b - top)  # exp(-inf) = 0: an empty branch weighs nothing
+    total = (wa + wb).clamp_min(torch.finfo(torch.float32).tiny)
+    out = (out_a * wa.unsqueeze(-1) + out_b * wb.unsqueeze(-1)) / total.unsqueeze(-1)
+    return out, torch.log(total) + top
+
+
+class TwoBranchEngine:
+    """Computes a policy's attention with a given partial-attention backend."""
+
+    def __init__(self, policy, attend: Attend, block: int = 512) -> None:
+        self.policy = policy
+        self.attend = attend
+        self.block = block
+
+    # ----------------------------------------------------------------- entry point
+    def __call__(
+        self,
+        q: torch.Tensor,  # (B, H, Lq, D), rotated at qpos
+        k: torch.Tensor,  # (B, H, Lk, D), rotated at kpos, heads expanded
+        v: torch.Tensor,  # (B, H, Lk, D)
+        qpos: torch.Tensor,  # (B, Lq) int64
+        kpos: torch.Tensor,  # (B, Lk) int64
+        valid: Optional[torch.Tensor],  # (B, Lk) bool, None = every key is real
+        scale: float,
+        inv_freq: torch.Tensor,
+    ) -> torch.Tensor:  # (B, H, Lq, D) float32
+        lq, lk = q.shape[2], k.shape[2]
+        contiguous = (
+            valid is None
+            and lq == lk
+            and bool((qpos[:, 0] == 0).all())
+            and bool((qpos == torch.arange(lq, device=qpos.device)).all())
+        )
+        if contiguous:
+            return self._prefill(q, k, v, scale, inv_freq)
+        out = torch.empty(q.shape, dtype=torch.float32, device=q.device)
+        for a in range(0, lq, self.block):
+            b = min(a + self.block, lq)
+            out[:, :, a:b] = self._general_block(q[:, :, a:b], k, v, qpos[:, a:b], kpos, valid, scale, inv_freq)
+        return out
+
+    # ------------------------------------------------------ prefill at 0..N-1
+    def _prefill(self, q, k, v, scale, inv_freq):
+        n = q.shape[2]
+        out, lse = self._near_band(q, k, v, scale)
+        shift = self.policy.far_is_causal_shift()
+        pos = torch.arange(n, device=q.device).unsqueeze(0)  # (1, N)
+        if shift is not None:
+            if n <= shift:
+                return out
+            # Far keys of query i are exactly j <= i - W: a causal kernel on shifted slices.
+            qi, kj = pos[:, shift:], pos[:, : n - shift]
+            q_far = rotate(q[:, :, shift:], self.policy.far_query_pos(qi) - qi, inv_freq)
+            k_far = rotate(k[:, :, : n - shift], self.policy.far_key_pos(kj) - kj, inv_freq)
+            far_out, far_lse = self.attend(q_far, k_far, v[:, :, : n - shift], scale, causal=True)
+        else:
+            # Positions are slots here, so the far keys lie among the first far_key_bound slots.
+            bound = self.policy.far_key_bound(n)
+            far_out, far_lse = self._branch(
+                q, k[:, :, :bound], v[:, :, :bound], pos, pos[:, :bound], None, scale,
+                self.policy.far, inv_freq, rotate_far=True,
+            )
+            shift = 0
+        merged, _ = merge(out[:, :, shift:], lse[:, :, shift:], far_out, far_lse)
+        out[:, :, shift:] = merged
+        return out
+
+    def _near_band(self, q, k, v, scale):
+        """Causal attention restricted to the policy's near window, block by block."""
+        n = q.shape[2]
+        window = self._near_window()
+        if window >= n:
+            return self.attend(q, k, v, scale, causal=True)
+        out = torch.empty(q.shape, dtype=torch.float32, device=q.device)
+        lse = torch.empty(q.shape[:3], dtype=torch.float32, device=q.device)
+        block = min(self.block, window)
+        for a in range(0, n, block):
+            b = min(a + block, n)
+            lo = max(0, a - window + 1)
+            i = torch.arange(a, b, device=q.device).unsqueeze(1)
+            j = torch.arange(lo, b, device=q.device).unsqueeze(0)
+            distance = i - j
+            mask = (distance >= 0) & (distance < window)  # (bq, keys)
+            out[:, :, a:b], lse[:, :, a:b] = self.attend(q[:, :, a:b], k[:, :, lo:b], v[:, :, lo:b], scale, mask=mask)
+        return out, lse
+
+    def _near_window(self) -> int:
+        return getattr(self.policy, "window", None) or getattr(self.policy, "n_local")
+
+    # -------------------------------------------------------- general positions
+    def _general_block(self, q, k, v, qpos, kpos, valid, scale, inv_freq):
+        near_out, near_lse = self._branch(
+            q, k, v, qpos, kpos, valid, scale,
+            lambda i, j: ((i - j) >= 0) & self.policy.near(i, j), inv_freq, rotate_far=False,
+        )
+        far_out, far_lse = self._branch(
+            q, k, v, qpos, kpos, valid, scale,
+            lambda i, j: ((i - j) >= 0) & self.policy.far(i, j), inv_freq, rotate_far=True,
+        )
+        out, _ = merge(near_out, near_lse, far_out, far_lse)
+        return out
+
+    def _branch(self, q, k, v, qpos, kpos, valid, scale, predicate: Callable, inv_freq, rotate_far: bool):
+        """One partial attention over the keys where ``predicate(i, j)`` holds."""
+        mask = predicate(qpos.unsqueeze(-1), kpos.unsqueeze(-2))  # (B, Lq, Lk)
+        if valid is not None:
+            mask = mask & valid.unsqueeze(-2)
+        columns = mask.any(dim=0).any(dim=0).nonzero()
+        if columns.numel() == 0:  # no key in this branch for any query of the block
+            shape = q.shape
+            return (
+                torch.zeros(shape, dtype=torch.float32, device=q.device),
+                torch.full(shape[:3], NEG_INF, dtype=torch.float32, device=q.device),
+            )
+        lo, hi = int(columns[0]), int(columns[-1]) + 1
+        k, v, kpos, mask = k[:, :, lo:hi], v[:, :, lo:hi], kpos[:, lo:hi], mask[:, :, lo:hi]
+        if rotate_far:
+            q = rotate(q, self.policy.far_query_pos(qpos) - qpos, inv_freq)
+            k = rotate(k, self.policy.far_key_pos(kpos) - kpos, inv_freq)
+        return self.attend(q, k, v, scale, mask=mask.unsqueeze(1))

@@ -1,0 +1,294 @@
+"""The two-branch engine against a dense oracle written from SPEC.md, on tiny random models.
+
+The oracle is deliberately independent of the engine: it undoes RoPE and re-applies it at the
+policy's positions with transformers' own rotary embedding and ``rotate_half`` (not our
+``rotate``), derives key positions from the padding mask by cumulative sum (not from the
+query positions), and builds the full length x length logits with one softmax.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from transformers import AttentionInterface
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+from entropy_retriever import InputError
+from entropy_retriever.attention import LMInfinite, SelfExtend, apply_policy, choose_group_size, extend_context, remove_policy
+from entropy_retriever.attention.patch import _inv_freq_lookup
+
+VOCAB = 256
+WINDOW = 64  # the tiny models' trained length
+SE = SelfExtend(group_size=3, window=8)
+LMI = LMInfinite(n_local=8, n_global=3)
+
+
+def _config(family: str):
+    from transformers import (
+        Gemma3TextConfig, LlamaConfig, MistralConfig, Olmo2Config, Phi3Config, Qwen2Config, Qwen3Config,
+    )
+
+    common = dict(
+        vocab_size=VOCAB, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=WINDOW,
+    )
+    if family == "llama":
+        return LlamaConfig(**common)
+    if family == "mistral":
+        return MistralConfig(**common, sliding_window=None)
+    if family == "qwen2":
+        return Qwen2Config(**common)
+    if family == "qwen3":
+        return Qwen3Config(**common, head_dim=16)
+    if family == "gemma3":  # one sliding layer, one full layer: the policy applies to the full one
+        return Gemma3TextConfig(**common, head_dim=16, sliding_window=6, layer_types=["sliding_attention", "full_attention"])
+    if family == "phi3":  # partial rotary: half of each head's features rotate
+        return Phi3Config(**common, partial_rotary_factor=0.5, pad_token_id=0)
+    if family == "olmo2":
+        return Olmo2Config(**common)
+    raise KeyError(family)
+
+
+FAMILIES = ["llama", "mistral", "qwen2", "qwen3", "gemma3", "phi3", "olmo2"]
+
+
+def build(family: str, seed: int = 0):
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    config = _config(family)
+    config._attn_implementation = "sdpa"
+    return AutoModelForCausalLM.from_config(config).eval()
+
+
+# ------------------------------------------------------------------ the dense oracle
+def _rope(x, positions, model, module):
+    """Rotate raw x (B, H, L, D) to ``positions`` (B, L) with the model's own rotary embedding."""
+    from transformers.models.llama.modeling_llama import rotate_half
+
+    rotary = next(m for m in model.modules() if m.__class__.__name__.endswith("RotaryEmbedding"))
+    layer_types = getattr(model.config, "layer_types", None)
+    if getattr(rotary, "inv_freq", None) is not None:
+        cos, sin = rotary(x, positions)
+    else:
+        cos, sin = rotary(x, positions, layer_types[module.layer_idx])
+    cos, sin = cos.unsqueeze(1).float(), sin.unsqueeze(1).float()  # (B, 1, L, rd)
+    rd = cos.shape[-1]
+    xr, xp = x[..., :rd].float(), x[..., rd:].float()
+    return torch.cat([xr * cos + rotate_half(xr) * sin, xp], dim=-1)
+
+
+def spec_selector(policy):
+    """(i, j) -> (near, far, far query position, far key position), straight from SPEC.md."""
+    if isinstance(policy, SelfExtend):
+        g, w = policy.group_size, policy.window
+        return lambda i, j: ((i - j) < w, (i - j) >= w, i // g + w - w // g, j // g)
+    n_local, n_global = policy.n_local, policy.n_global
+    return lambda i, j: (
+        (i - j) < n_local, (j < n_global) & ((i - j) >= n_local), torch.full_like(i, n_local), torch.zeros_like(j)
+    )
+
+
+def make_oracle(model, policy):
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    select = spec_selector(policy)
+
+    def oracle(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+        if kwargs.get("sliding_window") is not None or getattr(module, "sliding_window", None) is not None:
+            return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+        b, h, lq, d = query.shape
+        lk = key.shape[2]
+        rep = h // key.shape[1]
+        key, value = key.repeat_interleave(rep, dim=1), value.repeat_interleave(rep, dim=1)
+        if attention_mask is None:
+            valid = torch.ones(b, lk, dtype=torch.bool)
+        else:
+            row = attention_mask[:, 0, -1, :]
+            valid = (row if row.dtype == torch.bool else row == 0).expand(b, lk)
+        kpos = valid.long().cumsum(-1) - 1  # positions of the real keys; pads are masked below
+        qpos = kpos[:, -lq:]
+        raw_q, raw_k = _rope(query, -qpos, model, module), _rope(key, -kpos, model, module)
+        i, j = qpos[:, :, None], kpos[:, None, :]
+        near, far, fq, fk = select(i, j)
+        causal = (i >= j) & valid[:, None, :]
+        logits_near = _rope(raw_q, qpos, model, module) @ _rope(raw_k, kpos, model, module).transpose(-1, -2) * scaling
+        q_far = _rope(raw_q, fq[:, :, 0].expand(b, lq), model, module)
+        k_far = _rope(raw_k, fk[:, 0, :].expand(b, lk), model, module)
+        logits_far = q_far @ k_far.transpose(-1, -2) * scaling
+        logits = torch.where(
+            (near & causal)[:, None], logits_near, torch.where((far & causal)[:, None], logits_far, float("-inf"))
+        )
+        probs = torch.softmax(logits, dim=-1).nan_to_num(0.0)
+        return (probs @ value.float()).transpose(1, 2).contiguous().to(query.dtype), None
+
+    return oracle
+
+
+_oracle_names = itertools.count()
+
+
+def _positions(attention_mask):
+    return None if attention_mask is None else (attention_mask.cumsum(-1) - 1).clamp(min=0)
+
+
+def oracle_logits(model, policy, input_ids, attention_mask=None):
+    name = f"test_oracle_{next(_oracle_names)}"
+    AttentionInterface.register(name, make_oracle(model, policy))
+    AttentionMaskInterface.register(name, sdpa_mask)
+    previous = model.config._attn_implementation
+    model.set_attn_implementation(name)
+    try:
+        with torch.no_grad():
+            return model(input_ids=input_ids, attention_mask=attention_mask, position_ids=_positions(attention_mask)).logits
+    finally:
+        model.set_attn_implementation(previous)
+
+
+def ids(batch: int, length: int, seed: int = 1):
+    torch.manual_seed(seed)
+    return torch.randint(3, VOCAB, (batch, length))
+
+
+POLICIES = [pytest.param(SE, id="selfextend"), pytest.param(LMI, id="lminfinite")]
+
+
+# ---------------------------------------------------------------------------- tests
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("policy", POLICIES)
+def test_below_the_window_logits_equal_the_unpatched_model(family, policy):
+    model = build(family)
+    x = ids(2, 7)  # every distance < W = n_local = 8
+    with torch.no_grad():
+        plain = model(x).logits
+        with extend_context(model, policy):
+            patched = model(x).logits
+    assert (patched - plain).abs().max().item() <= 1e-4
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("policy", POLICIES)
+def test_prefill_beyond_the_window_equals_the_oracle(family, policy):
+    model = build(family)
+    x = ids(1, 40)
+    expected = oracle_logits(model, policy, x)
+    with torch.no_grad():
+        with extend_context(model, policy):
+            got = model(x).logits
+        plain = model(x).logits
+    assert (got - expected).abs().max().item() <= 1e-4
+    assert (plain - expected).abs().max().item() > 1e-3  # the policy really changes the result here
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen3", "gemma3", "phi3"])
+@pytest.mark.parametrize("policy", POLICIES)
+def test_decode_and_chunked_prefill_with_cache_equal_the_oracle(family, policy):
+    from transformers import DynamicCache
+
+    model = build(family)
+    x = ids(1, 36)
+    expected = oracle_logits(model, policy, x)
+    with torch.no_grad(), extend_context(model, policy):
+        out = model(x[:, :20], past_key_values=DynamicCache(config=model.config), use_cache=True)  # prefill 20
+        steps = [out.logits[:, -1]]
+        for t in range(20, 36):  # then one token at a time
+            out = model(x[:, t : t + 1], past_key_values=out.past_key_values, use_cache=True)
+            steps.append(out.logits[:, -1])
+        first = model(x[:, :18], past_key_values=DynamicCache(config=model.config), use_cache=True)
+        second = model(x[:, 18:], past_key_values=first.past_key_values, use_cache=True)
+    decoded = torch.stack(steps, dim=1)
+    assert (decoded - expected[:, 19:36]).abs().max().item() <= 1e-4
+    chunked = torch.cat([first.logits, second.logits], dim=1)
+    assert (chunked - expected).abs().max().item() <= 1e-4
+
+
+@pytest.mark.parametrize("family", ["llama", "mistral", "qwen2", "olmo2"])
+@pytest.mark.parametrize("policy", POLICIES)
+def test_batch_of_three_with_left_padding_equals_the_oracle(family, policy):
+    model = build(family)
+    lengths = [40, 29, 17]
+    x = ids(3, 40)
+    mask = torch.zeros(3, 40, dtype=torch.long)
+    for row, n in enumerate(lengths):
+        mask[row, 40 - n :] = 1
+        x[row, : 40 - n] = 0
+    expected = oracle_logits(model, policy, x, mask)
+    with torch.no_grad(), extend_context(model, policy):
+        got = model(input_ids=x, attention_mask=mask, position_ids=_positions(mask)).logits
+        alone = model(x[2:3, 40 - 17 :]).logits
+    for row, n in enumerate(lengths):  # real tokens only
+        assert (got[row, 40 - n :] - expected[row, 40 - n :]).abs().max().item() <= 1e-4, row
+    assert (alone[0] - got[2, 40 - 17 :]).abs().max().item() <= 1e-4  # padding changes nothing
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma3"])
+@pytest.mark.parametrize("policy", POLICIES)
+def test_greedy_generation_with_cache_equals_recomputing_the_prefix(family, policy):
+    model = build(family)
+    prompt = ids(1, 30)
+    with torch.no_grad(), extend_context(model, policy):
+        cached = model.generate(prompt, max_new_tokens=12, do_sample=False, use_cache=True, pad_token_id=0)
+        sequence = prompt
+        for _ in range(12):
+            nxt = model(sequence, use_cache=False).logits[:, -1].argmax(-1, keepdim=True)
+            sequence = torch.cat([sequence, nxt], dim=1)
+    assert torch.equal(cached, sequence)
+
+
+def test_switching_is_reversible_and_a_with_block_restores():
+    model = build("llama")
+    x = ids(1, 30)
+    with torch.no_grad():
+        before = model(x).logits
+        with extend_context(model, SE):
+            assert model.config._attn_implementation.startswith("entropy_retriever_")
+            inside = model(x).logits
+        assert model.config._attn_implementation == "sdpa"
+        after = model(x).logits
+    assert torch.equal(before, after) and not torch.allclose(before, inside)
+    apply_policy(model, LMI)
+    with pytest.raises(InputError, match="already applied"):
+        apply_policy(model, SE)
+    remove_policy(model)
+    assert model.config._attn_implementation == "sdpa"
+
+
+def test_models_the_policy_cannot_apply_to_get_a_clear_error():
+    from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel, MistralConfig
+
+    gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=VOCAB)).eval()
+    with pytest.raises(InputError, match="rotary"):
+        apply_policy(gpt2, SE)
+    windowed = AutoModelForCausalLM.from_config(
+        MistralConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                      num_attention_heads=2, num_key_value_heads=1, sliding_window=16, max_position_embeddings=WINDOW)
+    ).eval()
+    before = windowed.config._attn_implementation
+    with pytest.raises(InputError, match="sliding window"):
+        apply_policy(windowed, SE)
+    assert windowed.config._attn_implementation == before  # restored after the refusal
+
+
+def test_policy_validation_and_group_size_choice():
+    for bad in [dict(group_size=0), dict(window=-1), dict(group_size=1.5)]:
+        with pytest.raises(InputError):
+            SelfExtend(**bad)
+    with pytest.raises(InputError):
+        LMInfinite(n_local=0)
+    model = build("llama")
+    with pytest.raises(InputError, match="below the model's trained length"):
+        apply_policy(model, SelfExtend(2, WINDOW))
+    with pytest.raises(InputError, match="exceeds the model's trained length"):
+        apply_policy(model, LMInfinite(n_local=WINDOW + 1))
+    chosen = choose_group_size(32_000, 8192, window=1024)
+    assert chosen.group_size == 5 and chosen.reach(8192) >= 32_000 > SelfExtend(4, 1024).reach(8192)
+    assert choose_group_size(4000, 8192).group_size == 1
+
+
+def test_layer_types_pick_per_layer_frequencies():
+    model = build("gemma3")
+    lookup = _inv_freq_lookup(model)
+    full = [m for m in model.modules() if m.__class__.__name__.endswith("Attention")][1]
+    assert lookup(full).shape[0] == 8  # head_dim 16 -> 8 frequencies
