@@ -35,7 +35,7 @@ class LongContextLM:
     >>> lm.chat([{"role": "user", "content": "Hi"}]).text
     """
 
-    def __init__(self, model, tokenizer, policy=None, *, max_new_tokens: int = 128) -> None:
+    def __init__(self, model, tokenizer, policy=None, *, max_new_tokens: int = 128, backend: str = "auto") -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.policy = policy
@@ -43,9 +43,10 @@ class LongContextLM:
         self.trained_window = model_window(model)
         self._lock = threading.Lock()  # one generation at a time per model
         if policy is not None:
-            from .attention import apply_policy
+            from .attention import apply_policy, current_policy
 
-            apply_policy(model, policy)
+            if current_policy(model) is not policy:
+                apply_policy(model, policy, backend=backend)
 
     @classmethod
     def from_pretrained(cls, name_or_path=None, *, policy=None, device="auto", dtype="auto", **kwargs):
@@ -108,6 +109,10 @@ class LongContextLM:
         )
         if streamer is not None:
             kwargs["streamer"] = streamer
+        if getattr(self.policy, "bounded_cache", False):
+            from .attention.cache import LambdaCache
+
+            kwargs["past_key_values"] = LambdaCache(self.model.config, self.policy)
         return kwargs
 
     def generate_ids(self, ids: list[int], max_new_tokens: int | None = None) -> Generation:

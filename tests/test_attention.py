@@ -292,3 +292,21 @@ def test_layer_types_pick_per_layer_frequencies():
     lookup = _inv_freq_lookup(model)
     full = [m for m in model.modules() if m.__class__.__name__.endswith("Attention")][1]
     assert lookup(full).shape[0] == 8  # head_dim 16 -> 8 frequencies
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma3"])
+def test_bounded_lminfinite_cache_generates_the_same_tokens_in_constant_memory(family):
+    from entropy_retriever.attention.cache import LambdaCache
+
+    model = build(family)
+    sizes = []
+    with torch.no_grad(), extend_context(model, LMI):
+        for length in (40, 200):
+            prompt = ids(1, length)
+            full = model.generate(prompt, max_new_tokens=16, do_sample=False, pad_token_id=0)
+            cache = LambdaCache(model.config, LMI)
+            bounded = model.generate(prompt, max_new_tokens=16, do_sample=False, pad_token_id=0, past_key_values=cache)
+            assert torch.equal(full, bounded)
+            assert cache.get_seq_length() == length + 15
+            sizes.append(cache.stored_bytes())
+    assert sizes[0] == sizes[1] > 0

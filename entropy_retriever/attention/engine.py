@@ -31,42 +31,69 @@ def rotate(x: torch.Tensor, shift: torch.Tensor, inv_freq: torch.Tensor) -> torc
     Only the first ``2 * len(inv_freq)`` features rotate (partial rotary); the rest pass.
     The pairing is the rotate-half layout that transformers' RoPE models use.
     """
-    rd = inv_freq.numel() * 2
-    angles = shift.to(torch.float32).unsqueeze(-1) * inv_freq.to(x.device, torch.float32)  # (B, L, rd/2)
-    angles = torch.cat([angles, angles], dim=-1).unsqueeze(1)  # (B, 1, L, rd)
+    half = inv_freq.numel()
+    angles = (shift.to(torch.float32).unsqueeze(-1) * inv_freq.to(x.device, torch.float32)).unsqueeze(1)  # (B, 1, L, rd/2)
     cos, sin = angles.cos(), angles.sin()
     xf = x.float()
-    rot, rest = xf[..., :rd], xf[..., rd:]
-    half = rd // 2
-    rotated_half = torch.cat([-rot[..., half:], rot[..., :half]], dim=-1)
-    out = rot * cos + rotated_half * sin
-    return torch.cat([out, rest], dim=-1).to(x.dtype)
+    x1, x2 = xf[..., :half], xf[..., half : 2 * half]
+    parts = [x1 * cos - x2 * sin, x2 * cos + x1 * sin]
+    if xf.shape[-1] > 2 * half:
+        parts.append(xf[..., 2 * half :])
+    return torch.cat(parts, dim=-1).to(x.dtype)
+
+
+def expand_heads(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """(B, Hkv, L, D) -> (B, Hkv * groups, L, D): grouped-query heads, each key head serving ``groups``."""
+    if groups == 1:
+        return x
+    b, h, length, d = x.shape
+    return x[:, :, None].expand(b, h, groups, length, d).reshape(b, h * groups, length, d)
 
 
 def merge(out_a, lse_a, out_b, lse_b):
-    """Join two partial attentions over disjoint keys: (B, H, L, D), (B, H, L) each."""
-    top = torch.maximum(lse_a, lse_b)
-    top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
-    wa, wb = torch.exp(lse_a - top), torch.exp(lse_b - top)  # exp(-inf) = 0: an empty branch weighs nothing
-    total = (wa + wb).clamp_min(torch.finfo(torch.float32).tiny)
-    out = (out_a * wa.unsqueeze(-1) + out_b * wb.unsqueeze(-1)) / total.unsqueeze(-1)
-    return out, torch.log(total) + top
+    """Join two partial attentions over disjoint keys: (B, H, L, D), (B, H, L) each.
+
+    The joint softmax weighs branch b by e^lse_b / (e^lse_a + e^lse_b) = sigmoid(lse_b - lse_a),
+    so the merge is one fused lerp; an empty branch (lse = -inf) weighs nothing.
+    """
+    weight_b = torch.sigmoid(lse_b - lse_a).nan_to_num_(0.0)  # both empty: -inf - -inf = nan -> 0
+    return torch.lerp(out_a, out_b, weight_b.unsqueeze(-1)), torch.logaddexp(lse_a, lse_b)
 
 
 class TwoBranchEngine:
-    """Computes a policy's attention with a given partial-attention backend."""
+    """Computes a policy's attention with a given partial-attention backend.
 
-    def __init__(self, policy, attend: Attend, block: int = 512) -> None:
+    Keys and values come with their own (grouped-query) head count; they are rotated first
+    and expanded to the query heads only at the kernel call, so a far-branch rotation
+    touches ``Hkv`` heads, not ``H``.
+    """
+
+    def __init__(self, policy, attend: Attend, block: int = 256) -> None:
         self.policy = policy
-        self.attend = attend
+        self.kernel = attend
         self.block = block
+
+    def attend(self, q, k, v, scale, mask=None, causal=False):
+        """Partial attention; grouped-query heads are folded into the query length when the
+        mask is the same for every head and batch row, so that keys are never copied."""
+        b, h, lq, d = q.shape
+        hkv = k.shape[1]
+        groups = h // hkv
+        if groups == 1:
+            return self.kernel(q, k, v, scale, mask=mask, causal=causal)
+        if not causal and (mask is None or mask.dim() == 2):
+            folded = q.reshape(b, hkv, groups * lq, d)  # (B, Hkv, groups * Lq, D)
+            tiled = None if mask is None else mask.repeat(groups, 1)
+            out, lse = self.kernel(folded, k, v, scale, mask=tiled)
+            return out.reshape(b, h, lq, -1), lse.reshape(b, h, lq)
+        return self.kernel(q, expand_heads(k, groups), expand_heads(v, groups), scale, mask=mask, causal=causal)
 
     # ----------------------------------------------------------------- entry point
     def __call__(
         self,
         q: torch.Tensor,  # (B, H, Lq, D), rotated at qpos
-        k: torch.Tensor,  # (B, H, Lk, D), rotated at kpos, heads expanded
-        v: torch.Tensor,  # (B, H, Lk, D)
+        k: torch.Tensor,  # (B, Hkv, Lk, D), rotated at kpos
+        v: torch.Tensor,  # (B, Hkv, Lk, D)
         qpos: torch.Tensor,  # (B, Lq) int64
         kpos: torch.Tensor,  # (B, Lk) int64
         valid: Optional[torch.Tensor],  # (B, Lk) bool, None = every key is real
@@ -83,8 +110,9 @@ class TwoBranchEngine:
         if contiguous:
             return self._prefill(q, k, v, scale, inv_freq)
         out = torch.empty(q.shape, dtype=torch.float32, device=q.device)
-        for a in range(0, lq, self.block):
-            b = min(a + self.block, lq)
+        block = max(self.block, 512)
+        for a in range(0, lq, block):
+            b = min(a + block, lq)
             out[:, :, a:b] = self._general_block(q[:, :, a:b], k, v, qpos[:, a:b], kpos, valid, scale, inv_freq)
         return out
 
@@ -115,7 +143,12 @@ class TwoBranchEngine:
         return out
 
     def _near_band(self, q, k, v, scale):
-        """Causal attention restricted to the policy's near window, block by block."""
+        """Causal attention within the policy's near window W, query block by query block.
+
+        For the block [a, b) of at most ``block`` <= W queries, the keys split in three:
+        [b - W, a) is visible to every query of the block (no mask), [a, b) is causal,
+        and only the thin band [a - W + 1, b - W) needs an explicit mask.
+        """
         n = q.shape[2]
         window = self._near_window()
         if window >= n:
@@ -125,12 +158,19 @@ class TwoBranchEngine:
         block = min(self.block, window)
         for a in range(0, n, block):
             b = min(a + block, n)
-            lo = max(0, a - window + 1)
-            i = torch.arange(a, b, device=q.device).unsqueeze(1)
-            j = torch.arange(lo, b, device=q.device).unsqueeze(0)
-            distance = i - j
-            mask = (distance >= 0) & (distance < window)  # (bq, keys)
-            out[:, :, a:b], lse[:, :, a:b] = self.attend(q[:, :, a:b], k[:, :, lo:b], v[:, :, lo:b], scale, mask=mask)
+            qb = q[:, :, a:b]
+            part_out, part_lse = self.attend(qb, k[:, :, a:b], v[:, :, a:b], scale, causal=True)
+            full_lo = max(0, b - window)
+            if full_lo < a:
+                o, l = self.attend(qb, k[:, :, full_lo:a], v[:, :, full_lo:a], scale)
+                part_out, part_lse = merge(part_out, part_lse, o, l)
+            band_lo = max(0, a - window + 1)
+            if band_lo < full_lo:
+                i = torch.arange(a, b, device=q.device).unsqueeze(1)
+                j = torch.arange(band_lo, full_lo, device=q.device).unsqueeze(0)
+                o, l = self.attend(qb, k[:, :, band_lo:full_lo], v[:, :, band_lo:full_lo], scale, mask=(i - j) < window)
+                part_out, part_lse = merge(part_out, part_lse, o, l)
+            out[:, :, a:b], lse[:, :, a:b] = part_out, part_lse
         return out, lse
 
     def _near_window(self) -> int:
@@ -166,4 +206,5 @@ class TwoBranchEngine:
         if rotate_far:
             q = rotate(q, self.policy.far_query_pos(qpos) - qpos, inv_freq)
             k = rotate(k, self.policy.far_key_pos(kpos) - kpos, inv_freq)
-        return self.attend(q, k, v, scale, mask=mask.unsqueeze(1))
+        full = bool(mask.all())
+        return self.attend(q, k, v, scale, mask=None if full else mask.unsqueeze(1))

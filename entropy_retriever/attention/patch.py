@@ -102,10 +102,6 @@ def make_attention_function(model, policy, backend: str = "auto", calls: dict | 
         b, h, lq, d = query.shape  # (B, H, Lq, D)
         lk = key.shape[2]  # key: (B, Hkv, Lk, D)
         scale = scaling if scaling is not None else d ** -0.5
-        groups = h // key.shape[1]
-        if groups > 1:  # grouped-query attention: one key head serves `groups` query heads
-            key = key[:, :, None].expand(b, key.shape[1], groups, lk, d).reshape(b, h, lk, d)
-            value = value[:, :, None].expand(b, value.shape[1], groups, lk, value.shape[-1]).reshape(b, h, lk, -1)
         positions = kwargs.get("position_ids")
         if positions is None:
             positions = torch.arange(lk - lq, lk, device=query.device).unsqueeze(0)
@@ -114,9 +110,12 @@ def make_attention_function(model, policy, backend: str = "auto", calls: dict | 
         # position s - offset (pad slots get negative positions and are masked invalid).
         offset = (lk - 1) - qpos[:, -1:]
         kpos = torch.arange(lk, device=query.device).unsqueeze(0) - offset  # (B, Lk)
-        cache_layout = getattr(policy, "_cache_layout", None)
-        if cache_layout is not None:
-            kpos = cache_layout(kpos, qpos, lk)
+        if bool((offset < 0).any()):
+            # Fewer slots than positions: a bounded LM-Infinite cache kept the first
+            # n_global keys and a contiguous tail that ends at the newest query.
+            head = getattr(policy, "n_global", 0)
+            slots = torch.arange(lk, device=query.device).unsqueeze(0)
+            kpos = torch.where(slots < head, slots, kpos)
         valid = _key_validity(attention_mask, lk)
         if bool((kpos < 0).any()):
             valid = (kpos >= 0) if valid is None else valid & (kpos >= 0)

@@ -4,6 +4,7 @@ Suites:
   rank            rank of the needle's segment per metric and template (chooses the default metric)
   reader-passkey  passkey retrieval through LongContextReader.answer at several lengths
   scoring-speed   CertaintyScorer vs plain batched forward passes, and linear scaling
+  attention-speed SelfExtend / LM-Infinite vs plain SDPA: prefill, decode, peak memory
 
 Every suite writes ``bench-results/<suite>.json`` (machine, versions, settings, raw trials)
 and prints a Markdown table.
@@ -188,6 +189,13 @@ def cmd_scoring_speed(args) -> None:
     save("scoring-speed", vars(args) | {"command": " ".join(sys.argv)}, [samples | {"tokens_N": n_half, "tokens_2N": n_full}], table)
 
 
+def cmd_attention_speed(args) -> None:
+    from .attention_speed import run
+
+    rows, table = run(lengths=tuple(args.lengths), lmi_length=args.lmi_length, shape=args.shape, repeats=args.repeats)
+    save("attention-speed", vars(args) | {"command": " ".join(sys.argv)}, rows, table)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m entropy_retriever.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -209,6 +217,12 @@ def main(argv=None) -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--model", default=None)
     p.set_defaults(run=cmd_scoring_speed)
+    p = sub.add_parser("attention-speed", help="SelfExtend / LM-Infinite vs plain SDPA: prefill, decode, memory")
+    p.add_argument("--lengths", type=int, nargs="+", default=[8192, 16384])
+    p.add_argument("--lmi-length", type=int, default=32768)
+    p.add_argument("--shape", default="smollm2", choices=["smollm2", "llama2-7b"])
+    p.add_argument("--repeats", type=int, default=3)
+    p.set_defaults(run=cmd_attention_speed)
     args = parser.parse_args(argv)
     run = args.run
     del args.run

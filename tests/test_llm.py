@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import pytest
+
+from entropy_retriever import ContextTooLongError, InputError, LMInfinite, LongContextLM, SelfExtend
+from entropy_retriever.attention import remove_policy
+from tests.conftest import tiny_llama
+
+
+@pytest.fixture()
+def tiny_lm(tokenizer):
+    model = tiny_llama(vocab_size=len(tokenizer), window=512)
+    yield model
+    remove_policy(model)
+
+
+def test_context_window_is_the_policy_reach(tiny_lm, tokenizer):
+    assert LongContextLM(tiny_lm, tokenizer).context_window == 512
+    lm = LongContextLM(tiny_lm, tokenizer, SelfExtend(group_size=4, window=128))
+    assert lm.context_window == (512 - 128) * 4 + 128
+
+
+def test_generate_stream_and_chat_agree(tiny_lm, tokenizer):
+    lm = LongContextLM(tiny_lm, tokenizer, SelfExtend(4, 128), max_new_tokens=12)
+    prompt = "The quick brown fox " * 60  # ~300 tokens, beyond the 128 window
+    whole = lm.generate(prompt)
+    assert whole.new_tokens > 0
+    assert "".join(lm.stream(prompt)).strip() == whole.text
+    messages = [{"role": "user", "content": prompt}]
+    assert "".join(lm.stream_chat(messages)).strip() == lm.chat(messages).text
+
+
+def test_prompt_longer_than_the_reach_is_refused(tiny_lm, tokenizer):
+    lm = LongContextLM(tiny_lm, tokenizer, max_new_tokens=4)
+    with pytest.raises(ContextTooLongError, match="SelfExtend"):
+        lm.generate("word " * 600)
+    with pytest.raises(InputError, match="at least one message"):
+        lm.chat([])
+
+
+def test_bounded_cache_is_used_for_lminfinite(tiny_lm, tokenizer):
+    bounded = LongContextLM(tiny_lm, tokenizer, LMInfinite(n_local=64, n_global=4), max_new_tokens=8)
+    out_bounded = bounded.generate("one two three four " * 40)
+    remove_policy(tiny_lm)
+    full = LongContextLM(tiny_lm, tokenizer, LMInfinite(n_local=64, n_global=4, bounded_cache=False), max_new_tokens=8)
+    assert full.generate("one two three four " * 40).text == out_bounded.text
+
+
+def test_streaming_surfaces_errors_from_the_worker(tiny_lm, tokenizer):
+    lm = LongContextLM(tiny_lm, tokenizer, max_new_tokens=4)
+    ids = lm.encode("hello")
+    bad = ids + [len(tokenizer) + 10_000]  # an id beyond the vocabulary: the embedding lookup fails
+    with pytest.raises((IndexError, RuntimeError)):
+        list(lm.stream_ids(bad))
