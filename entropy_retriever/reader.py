@@ -63,6 +63,7 @@ class LongContextReader:
         batch_tokens: int = 4096,
         max_new_tokens: int = 64,
         encoding_errors: str = "strict",
+        extend: str | None = "selfextend",
         progress: bool | None = None,
     ) -> None:
         if model is None:
@@ -87,6 +88,9 @@ class LongContextReader:
         )
         self.answer_lm = answer_lm or LongContextLM(model, tokenizer, max_new_tokens=max_new_tokens)
         self.max_new_tokens = max_new_tokens
+        if extend not in ("selfextend", None):
+            raise InputError("extend must be 'selfextend' (read a long key context with SelfExtend) or None (refuse it)")
+        self.extend = extend
         self.count: Callable[[str], int] = token_counter(budget_tokenizer or self.answer_lm.tokenizer)
 
     @classmethod
@@ -123,7 +127,7 @@ class LongContextReader:
         started = time.perf_counter()
         key = self.select(context, question)
         selected = time.perf_counter()
-        out = self.answer_lm.chat(self.answer_messages(key, question), max_new_tokens or self.max_new_tokens)
+        out = self._generate(self.answer_messages(key, question), max_new_tokens or self.max_new_tokens)
         done = time.perf_counter()
         return Answer(
             text=out.text,
@@ -131,3 +135,18 @@ class LongContextReader:
             seconds={"select": selected - started, "answer": done - selected, "total": done - started},
             prompt_tokens=out.prompt_tokens,
         )
+
+    def _generate(self, messages: list[dict], max_new_tokens: int):
+        """Answer; a prompt beyond the answering window is read with SelfExtend for this call only."""
+        lm = self.answer_lm
+        ids = lm.chat_prompt(messages)
+        needed = len(ids) + max_new_tokens
+        if needed <= lm.context_window or lm.policy is not None or self.extend is None or lm.trained_window is None:
+            return lm.generate_ids(ids, max_new_tokens)  # fits, or check_fits explains what to do
+        from .attention import choose_group_size, remove_policy
+
+        extended = LongContextLM(lm.model, lm.tokenizer, choose_group_size(needed, lm.trained_window))
+        try:
+            return extended.generate_ids(ids, max_new_tokens)
+        finally:
+            remove_policy(lm.model)
