@@ -4,6 +4,7 @@ Suites:
   rank            rank of the needle's segment per metric and template (chooses the default metric)
   reader-passkey  passkey retrieval through LongContextReader.answer at several lengths
   scoring-speed   CertaintyScorer vs plain batched forward passes, and linear scaling
+  attention-passkey  passkey read whole by the model: bare, SelfExtend, LM-Infinite
   attention-speed SelfExtend / LM-Infinite vs plain SDPA: prefill, decode, peak memory
 
 Every suite writes ``bench-results/<suite>.json`` (machine, versions, settings, raw trials)
@@ -189,6 +190,47 @@ def cmd_scoring_speed(args) -> None:
     save("scoring-speed", vars(args) | {"command": " ".join(sys.argv)}, [samples | {"tokens_N": n_half, "tokens_2N": n_full}], table)
 
 
+def cmd_attention_passkey(args) -> None:
+    """Landmark passkey read whole by the model: bare (truncated to its window), SelfExtend, LM-Infinite."""
+    from ..attention import LMInfinite, SelfExtend, remove_policy
+    from ..llm import LongContextLM
+
+    model, tokenizer = load_model(args.model)
+    window = model.config.max_position_embeddings
+    methods = {
+        "bare (truncated)": None,
+        f"SelfExtend({args.group_size}, {args.window})": SelfExtend(args.group_size, args.window),
+        f"LMInfinite({args.n_local}, {args.n_global})": LMInfinite(args.n_local, args.n_global),
+    }
+    rows = []
+    for n_tokens in args.lengths:
+        for name, policy in methods.items():
+            trials = args.trials_selfextend if isinstance(policy, SelfExtend) and n_tokens >= 16000 else args.trials
+            lm = LongContextLM(model, tokenizer, policy, max_new_tokens=8)
+            try:
+                for trial, depth in enumerate(progress(spread_depths(trials), desc=f"{name} {n_tokens}")):
+                    sample = make_passkey(tokenizer, n_tokens, depth, seed=7 * n_tokens + trial)
+                    ids = tokenizer(sample.prompt)["input_ids"]
+                    if policy is None and len(ids) + 8 > window:
+                        ids = ids[: 1] + ids[-(window - 9):]  # keep BOS and the newest tokens
+                    started = time.perf_counter()
+                    out = lm.generate_ids(ids, 8)
+                    rows.append({"method": name, "target": n_tokens, "tokens": sample.n_tokens, "depth": round(depth, 3),
+                                 "key": sample.key, "output": out.text, "correct": passkey_correct(out.text, sample.key),
+                                 "seconds": time.perf_counter() - started})
+                    print(json.dumps(rows[-1]), flush=True)
+            finally:
+                remove_policy(model)
+    lines = ["| method | " + " | ".join(f"{n // 1000}k" for n in args.lengths) + " |", "|---|" + "---|" * len(args.lengths)]
+    for name in methods:
+        cells = []
+        for n_tokens in args.lengths:
+            mine = [r for r in rows if r["method"] == name and r["target"] == n_tokens]
+            cells.append(f"{sum(r['correct'] for r in mine)}/{len(mine)}" if mine else "-")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    save("attention-passkey", vars(args) | {"command": " ".join(sys.argv)}, rows, "\n".join(lines))
+
+
 def cmd_attention_speed(args) -> None:
     from .attention_speed import run
 
@@ -217,6 +259,16 @@ def main(argv=None) -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--model", default=None)
     p.set_defaults(run=cmd_scoring_speed)
+    p = sub.add_parser("attention-passkey", help="passkey read whole: bare, SelfExtend, LM-Infinite")
+    p.add_argument("--lengths", type=int, nargs="+", default=[12000, 16000, 24000])
+    p.add_argument("--trials", type=int, default=5)
+    p.add_argument("--trials-selfextend", type=int, default=10, help="trials for SelfExtend at 16k and beyond")
+    p.add_argument("--group-size", type=int, default=4)
+    p.add_argument("--window", type=int, default=1024)
+    p.add_argument("--n-local", type=int, default=8192)
+    p.add_argument("--n-global", type=int, default=64)
+    p.add_argument("--model", default=None)
+    p.set_defaults(run=cmd_attention_passkey)
     p = sub.add_parser("attention-speed", help="SelfExtend / LM-Infinite vs plain SDPA: prefill, decode, memory")
     p.add_argument("--lengths", type=int, nargs="+", default=[8192, 16384])
     p.add_argument("--lmi-length", type=int, default=32768)
