@@ -69,21 +69,19 @@ def side_by_side(fns: dict, repeats: int) -> dict:
 
 
 def peak_memory_mb(method: str, n: int, shape: str, policy: str) -> float:
-    """Run one prefill in a fresh process; return the growth of its peak RSS in MB."""
+    """Run one prefill in a fresh process; return how far its peak RSS rose above the RSS before it, in MB."""
     code = f"""
-import resource, torch, json
+import torch, json
 from entropy_retriever.bench.attention_speed import make_inputs, plain, ours, SHAPES
 from entropy_retriever.attention.policies import SelfExtend, LMInfinite
 q, k, v, f = make_inputs({n}, {n}, SHAPES[{shape!r}])
-import gc; gc.collect()
-def rss_kb():
-    return int(open('/proc/self/statm').read().split()[1]) * resource.getpagesize() // 1024
-base = rss_kb()
-peak0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def status(field):
+    return next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith(field))
+open('/proc/self/clear_refs', 'w').write('5')  # reset the peak (VmHWM) to the current RSS
+base = status('VmRSS:')
 with torch.inference_mode():
     out = plain(q, k, v) if {method!r} == 'plain' else ours({policy}, q, k, v, f)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps((max(peak, peak0) - base) / 1024))
+print(json.dumps((status('VmHWM:') - base) / 1024))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
@@ -116,7 +114,7 @@ def run(lengths=(8192, 16384), lmi_length=32768, shape="smollm2", repeats=3, dev
     if device == "cpu":
         mem = {}
         for n in lengths:
-            mem[n] = {"plain": peak_memory_mb("plain", n, shape, ""), "selfextend": peak_memory_mb("ours", n, shape, "SelfExtend(4, 1024)")}
+            mem[n] = {"plain": peak_memory_mb("plain", n, shape, "None"), "selfextend": peak_memory_mb("ours", n, shape, "SelfExtend(4, 1024)")}
         rows.append({"measure": "peak_memory_mb", **{str(n): m for n, m in mem.items()}})
         a, b = lengths[0], lengths[-1]
         for name in ("plain", "selfextend"):
