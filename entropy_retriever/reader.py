@@ -66,6 +66,8 @@ class LongContextReader:
         extend: str | None = "selfextend",
         progress: bool | None = None,
     ) -> None:
+        if extend not in ("selfextend", None):
+            raise InputError("extend must be 'selfextend' (read a long key context with SelfExtend) or None (refuse it)")
         if model is None:
             if tokenizer is not None:
                 raise InputError("a tokenizer was given without its model: pass both, or neither")
@@ -88,8 +90,6 @@ class LongContextReader:
         )
         self.answer_lm = answer_lm or LongContextLM(model, tokenizer, max_new_tokens=max_new_tokens)
         self.max_new_tokens = max_new_tokens
-        if extend not in ("selfextend", None):
-            raise InputError("extend must be 'selfextend' (read a long key context with SelfExtend) or None (refuse it)")
         self.extend = extend
         self.count: Callable[[str], int] = token_counter(budget_tokenizer or self.answer_lm.tokenizer)
 

@@ -154,8 +154,9 @@ class Selection:
         kept: set[int] = set()
         used = 0
         smallest = None
+        gap = count(GAP)
         for i in ranked:  # in order of score, each segment that still fits
-            size = count(segments[i].text) + (count(GAP) if kept else 0)
+            size = count(segments[i].text) + (gap if kept else 0)
             smallest = size if smallest is None else min(smallest, size)
             if used + size <= budget:
                 kept.add(i)

@@ -20,12 +20,19 @@ import torch
 Attend = Callable[..., Tuple[torch.Tensor, torch.Tensor]]
 
 
-def _empty_rows(mask: Optional[torch.Tensor], lq: int, lk: int, causal: bool) -> Optional[torch.Tensor]:
+def _empty_rows(mask: Optional[torch.Tensor], lq: int, lk: int) -> Optional[torch.Tensor]:
     """Rows with no key at all, shaped (B or 1, 1, Lq); None if there are none."""
     if mask is None:
         return None if lk > 0 else torch.ones(1, 1, lq, dtype=torch.bool)
     empty = ~mask.any(-1)  # (B, 1, Lq)
     return empty if bool(empty.any()) else None
+
+
+def _additive(mask: Optional[torch.Tensor], dtype: torch.dtype) -> Optional[torch.Tensor]:
+    """A bool mask (True = attend) as the additive bias fused kernels take (0 or -inf)."""
+    if mask is None:
+        return None
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, float("-inf"))
 
 
 def _finish(out: torch.Tensor, lse: torch.Tensor, empty: Optional[torch.Tensor]):
@@ -55,49 +62,43 @@ def attend_math(q, k, v, scale: float, mask=None, causal: bool = False):
 
 def attend_cpu_flash(q, k, v, scale: float, mask=None, causal: bool = False):
     """PyTorch's fused CPU flash kernel, which returns the log-sum-exp beside the output."""
-    bias = None
-    if mask is not None:
-        bias = torch.zeros(mask.shape, dtype=q.dtype, device=q.device).masked_fill_(~mask, float("-inf"))
     out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-        q, k, v, 0.0, causal, attn_mask=bias, scale=scale
+        q, k, v, 0.0, causal, attn_mask=_additive(mask, q.dtype), scale=scale
     )
     # The kernel reports lse = 0 and out = 0 for a row with no key; mark such rows ourselves.
-    return _finish(out, lse, _empty_rows(mask, q.shape[-2], k.shape[-2], causal))
+    return _finish(out, lse, _empty_rows(mask, q.shape[-2], k.shape[-2]))
 
 
 def attend_cuda_efficient(q, k, v, scale: float, mask=None, causal: bool = False):
     """The memory-efficient CUDA kernel of SDPA, asked for its log-sum-exp."""
-    bias = None
-    if mask is not None:
-        bias = torch.zeros(mask.shape, dtype=q.dtype, device=q.device).masked_fill_(~mask, float("-inf"))
+    bias = _additive(mask, q.dtype)
+    if bias is not None:
         bias = bias.expand(q.shape[0], q.shape[1], q.shape[2], k.shape[2])
     out, lse, _, _ = torch.ops.aten._scaled_dot_product_efficient_attention(
         q, k, v, bias, True, 0.0, causal, scale=scale
     )
     lse = lse[..., : q.shape[-2]]  # the kernel pads the lse to a multiple of 32
-    return _finish(out, lse, _empty_rows(mask, q.shape[-2], k.shape[-2], causal))
+    return _finish(out, lse, _empty_rows(mask, q.shape[-2], k.shape[-2]))
 
 
 def attend_npu(q, k, v, scale: float, mask=None, causal: bool = False):
     """Ascend: torch_npu.npu_fusion_attention, whose softmax statistics give the lse.
 
     Written against the documented API (input_layout "BNSD", atten_mask True = masked out,
-    sparse_mode 3 for a causal band, softmax_max / softmax_sum of shape (B, N, S, 8));
-    not yet run on hardware.
+    sparse_mode 0 with an explicit mask, the causal triangle included; softmax_max and
+    softmax_sum of shape (B, N, S, 8)); not yet run on hardware.
     """
     import torch_npu
 
     atten_mask = None if mask is None else (~mask).expand(q.shape[0], 1, q.shape[2], k.shape[2])
-    sparse_mode = 0
     if causal:
         tri = torch.ones(q.shape[2], k.shape[2], dtype=torch.bool, device=q.device).triu(1)
         atten_mask = tri if atten_mask is None else atten_mask | tri
     out, softmax_max, softmax_sum, *_ = torch_npu.npu_fusion_attention(
-        q, k, v, q.shape[1], "BNSD", atten_mask=atten_mask, scale=scale,
-        keep_prob=1.0, sparse_mode=sparse_mode,
+        q, k, v, q.shape[1], "BNSD", atten_mask=atten_mask, scale=scale, keep_prob=1.0, sparse_mode=0,
     )
     lse = softmax_max[..., 0].float() + torch.log(softmax_sum[..., 0].float())
-    return _finish(out, lse, _empty_rows(mask, q.shape[-2], k.shape[-2], causal))
+    return _finish(out, lse, _empty_rows(mask, q.shape[-2], k.shape[-2]))
 
 
 BACKENDS: dict[str, Attend] = {

@@ -68,10 +68,11 @@ class TwoBranchEngine:
     touches ``Hkv`` heads, not ``H``.
     """
 
-    def __init__(self, policy, attend: Attend, block: int = 256) -> None:
+    def __init__(self, policy, attend: Attend, band_block: int = 256, query_block: int = 512) -> None:
         self.policy = policy
         self.kernel = attend
-        self.block = block
+        self.band_block = band_block  # queries per block of the prefill near band
+        self.query_block = query_block  # queries per block of the general path (bounds its masks)
 
     def attend(self, q, k, v, scale, mask=None, causal=False):
         """Partial attention; grouped-query heads are folded into the query length when the
@@ -110,9 +111,8 @@ class TwoBranchEngine:
         if contiguous:
             return self._prefill(q, k, v, scale, inv_freq)
         out = torch.empty(q.shape, dtype=torch.float32, device=q.device)
-        block = max(self.block, 512)
-        for a in range(0, lq, block):
-            b = min(a + block, lq)
+        for a in range(0, lq, self.query_block):
+            b = min(a + self.query_block, lq)
             out[:, :, a:b] = self._general_block(q[:, :, a:b], k, v, qpos[:, a:b], kpos, valid, scale, inv_freq)
         return out
 
@@ -150,12 +150,12 @@ class TwoBranchEngine:
         and only the thin band [a - W + 1, b - W) needs an explicit mask.
         """
         n = q.shape[2]
-        window = self._near_window()
+        window = self.policy.near_window
         if window >= n:
             return self.attend(q, k, v, scale, causal=True)
         out = torch.empty(q.shape, dtype=torch.float32, device=q.device)
         lse = torch.empty(q.shape[:3], dtype=torch.float32, device=q.device)
-        block = min(self.block, window)
+        block = min(self.band_block, window)
         for a in range(0, n, block):
             b = min(a + block, n)
             qb = q[:, :, a:b]
@@ -172,9 +172,6 @@ class TwoBranchEngine:
                 part_out, part_lse = merge(part_out, part_lse, o, l)
             out[:, :, a:b], lse[:, :, a:b] = part_out, part_lse
         return out, lse
-
-    def _near_window(self) -> int:
-        return getattr(self.policy, "window", None) or getattr(self.policy, "n_local")
 
     # -------------------------------------------------------- general positions
     def _general_block(self, q, k, v, qpos, kpos, valid, scale, inv_freq):

@@ -111,11 +111,10 @@ def make_attention_function(model, policy, backend: str = "auto", calls: dict | 
         offset = (lk - 1) - qpos[:, -1:]
         kpos = torch.arange(lk, device=query.device).unsqueeze(0) - offset  # (B, Lk)
         if bool((offset < 0).any()):
-            # Fewer slots than positions: a bounded LM-Infinite cache kept the first
-            # n_global keys and a contiguous tail that ends at the newest query.
-            head = getattr(policy, "n_global", 0)
+            # Fewer slots than positions: a bounded cache kept the policy's first
+            # cache_head keys and a contiguous tail that ends at the newest query.
             slots = torch.arange(lk, device=query.device).unsqueeze(0)
-            kpos = torch.where(slots < head, slots, kpos)
+            kpos = torch.where(slots < policy.cache_head, slots, kpos)
         valid = _key_validity(attention_mask, lk)
         if bool((kpos < 0).any()):
             valid = (kpos >= 0) if valid is None else valid & (kpos >= 0)

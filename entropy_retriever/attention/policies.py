@@ -54,8 +54,15 @@ class SelfExtend:
         """The longest input whose grouped positions stay within the trained length."""
         return (trained_window - self.window) * self.group_size + self.window
 
+    @property
+    def near_window(self) -> int:
+        """Keys closer than this are read at their true positions."""
+        return self.window
+
+    cache_head = 0  # no cache slots are kept apart from the contiguous tail
+
     def near(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
-        return (i - j) < self.window
+        return (i - j) < self.near_window
 
     def far(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
         return (i - j) >= self.window
@@ -105,8 +112,17 @@ class LMInfinite:
     def reach(self, trained_window: int) -> int:
         return self.max_length
 
+    @property
+    def near_window(self) -> int:
+        return self.n_local
+
+    @property
+    def cache_head(self) -> int:
+        """A bounded cache keeps these first slots apart from its contiguous tail."""
+        return self.n_global
+
     def near(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
-        return (i - j) < self.n_local
+        return (i - j) < self.near_window
 
     def far(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
         return (j < self.n_global) & ((i - j) >= self.n_local)
