@@ -109,10 +109,9 @@ class LongContextLM:
         )
         if streamer is not None:
             kwargs["streamer"] = streamer
-        if getattr(self.policy, "bounded_cache", False):
-            from .attention.cache import LambdaCache
-
-            kwargs["past_key_values"] = LambdaCache(self.model.config, self.policy)
+        cache = None if self.policy is None else self.policy.make_cache(self.model)
+        if cache is not None:
+            kwargs["past_key_values"] = cache
         return kwargs
 
     def generate_ids(self, ids: list[int], max_new_tokens: int | None = None) -> Generation:

@@ -17,7 +17,7 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from entropy_retriever import InputError
 from entropy_retriever.attention import LMInfinite, SelfExtend, apply_policy, choose_group_size, extend_context, remove_policy
-from entropy_retriever.attention.patch import _inv_freq_lookup
+from entropy_retriever.attention.patch import inv_freq_lookup
 
 VOCAB = 256
 WINDOW = 64  # the tiny models' trained length
@@ -184,19 +184,24 @@ def test_prefill_beyond_the_window_equals_the_oracle(family, policy):
 
 @pytest.mark.parametrize("family", ["llama", "qwen3", "gemma3", "phi3"])
 @pytest.mark.parametrize("policy", POLICIES)
-def test_decode_and_chunked_prefill_with_cache_equal_the_oracle(family, policy):
+@pytest.mark.parametrize("cache_kind", ["dynamic", "policy"])
+def test_decode_and_chunked_prefill_with_cache_equal_the_oracle(family, policy, cache_kind):
     from transformers import DynamicCache
 
     model = build(family)
     x = ids(1, 36)
     expected = oracle_logits(model, policy, x)
+
+    def new_cache():  # transformers' own cache, or the one the policy generates with
+        return DynamicCache(config=model.config) if cache_kind == "dynamic" else policy.make_cache(model)
+
     with torch.no_grad(), extend_context(model, policy):
-        out = model(x[:, :20], past_key_values=DynamicCache(config=model.config), use_cache=True)  # prefill 20
+        out = model(x[:, :20], past_key_values=new_cache(), use_cache=True)  # prefill 20
         steps = [out.logits[:, -1]]
         for t in range(20, 36):  # then one token at a time
             out = model(x[:, t : t + 1], past_key_values=out.past_key_values, use_cache=True)
             steps.append(out.logits[:, -1])
-        first = model(x[:, :18], past_key_values=DynamicCache(config=model.config), use_cache=True)
+        first = model(x[:, :18], past_key_values=new_cache(), use_cache=True)
         second = model(x[:, 18:], past_key_values=first.past_key_values, use_cache=True)
     decoded = torch.stack(steps, dim=1)
     assert (decoded - expected[:, 19:36]).abs().max().item() <= 1e-4
@@ -225,11 +230,13 @@ def test_batch_of_three_with_left_padding_equals_the_oracle(family, policy):
 
 @pytest.mark.parametrize("family", ["llama", "gemma3"])
 @pytest.mark.parametrize("policy", POLICIES)
-def test_greedy_generation_with_cache_equals_recomputing_the_prefix(family, policy):
+@pytest.mark.parametrize("cache_kind", ["dynamic", "policy"])
+def test_greedy_generation_with_cache_equals_recomputing_the_prefix(family, policy, cache_kind):
     model = build(family)
     prompt = ids(1, 30)
     with torch.no_grad(), extend_context(model, policy):
-        cached = model.generate(prompt, max_new_tokens=12, do_sample=False, use_cache=True, pad_token_id=0)
+        cache = policy.make_cache(model) if cache_kind == "policy" else None
+        cached = model.generate(prompt, max_new_tokens=12, do_sample=False, use_cache=True, pad_token_id=0, past_key_values=cache)
         sequence = prompt
         for _ in range(12):
             nxt = model(sequence, use_cache=False).logits[:, -1].argmax(-1, keepdim=True)
@@ -289,9 +296,9 @@ def test_policy_validation_and_group_size_choice():
 
 def test_layer_types_pick_per_layer_frequencies():
     model = build("gemma3")
-    lookup = _inv_freq_lookup(model)
+    lookup = inv_freq_lookup(model)
     full = [m for m in model.modules() if m.__class__.__name__.endswith("Attention")][1]
-    assert lookup(full).shape[0] == 8  # head_dim 16 -> 8 frequencies
+    assert lookup(full.layer_idx).shape[0] == 8  # head_dim 16 -> 8 frequencies
 
 
 @pytest.mark.parametrize("family", ["llama", "gemma3"])
@@ -310,3 +317,34 @@ def test_bounded_lminfinite_cache_generates_the_same_tokens_in_constant_memory(f
             assert cache.get_seq_length() == length + 15
             sizes.append(cache.stored_bytes())
     assert sizes[0] == sizes[1] > 0
+
+
+def test_grouped_key_cache_rotates_each_key_once(monkeypatch):
+    """Decoding with SelfExtend's cache rotates only queries and the newest key per step."""
+    from entropy_retriever.attention import engine
+
+    model = build("llama")
+    prompt = ids(1, 30)
+    rotated_rows = []
+    original = engine.rotate
+    monkeypatch.setattr(engine, "rotate", lambda x, shift, f: rotated_rows.append(x.shape[2]) or original(x, shift, f))
+    with torch.no_grad(), extend_context(model, SE):
+        cache = SE.make_cache(model)
+        model(prompt, past_key_values=cache, use_cache=True)
+        rotated_rows.clear()
+        model(ids(1, 1, seed=5), past_key_values=cache, use_cache=True)  # one decoding step
+    assert rotated_rows and max(rotated_rows) == 1  # the query alone; the 30 cached keys were not re-rotated
+
+
+def test_grouped_key_cache_with_left_padding_generates_like_each_row_alone():
+    model = build("llama")
+    long, short = ids(1, 34, seed=2), ids(1, 21, seed=3)
+    batch = torch.cat([long, torch.cat([torch.zeros(1, 13, dtype=torch.long), short], dim=1)])
+    mask = torch.cat([torch.ones(1, 34), torch.cat([torch.zeros(1, 13), torch.ones(1, 21)], dim=1)]).long()
+    with torch.no_grad(), extend_context(model, SE):
+        together = model.generate(batch, attention_mask=mask, max_new_tokens=8, do_sample=False, pad_token_id=0,
+                                  past_key_values=SE.make_cache(model))
+        alone = [model.generate(row, max_new_tokens=8, do_sample=False, pad_token_id=0, past_key_values=SE.make_cache(model))
+                 for row in (long, short)]
+    assert torch.equal(together[0, 34:], alone[0][0, 34:])
+    assert torch.equal(together[1, 34:], alone[1][0, 21:])

@@ -13,7 +13,7 @@ from transformers.cache_utils import DynamicCache, DynamicLayer
 
 from .policies import LMInfinite
 
-__all__ = ["LambdaCache", "LambdaLayer"]
+__all__ = ["GroupedKeyCache", "GroupedKeyLayer", "LambdaCache", "LambdaLayer"]
 
 
 class LambdaLayer(DynamicLayer):
@@ -67,3 +67,49 @@ class LambdaCache(DynamicCache):
             if layer.is_initialized:
                 total += layer.keys.numel() * layer.keys.element_size() + layer.values.numel() * layer.values.element_size()
         return total
+
+
+class GroupedKeyLayer(DynamicLayer):
+    """A full-attention layer's cache that also keeps each key rotated to SelfExtend's far position.
+
+    SelfExtend's far branch reads key j at position ``j // G``; rotating every cached key
+    again at every decoding step costs more than the attention itself. This layer rotates each
+    key once, when it enters the cache, and hands both to the attention function by appending
+    the rotated copy along the feature axis: ``update`` returns keys of shape (B, Hkv, L, 2D),
+    which the registered attention function splits. (The attention function cannot reach the
+    cache object, but what ``update`` returns is passed to it as the key.) Slots are taken as
+    positions: the attention function ignores the copy when left padding makes them differ.
+    """
+
+    def __init__(self, policy, inv_freq: torch.Tensor) -> None:
+        super().__init__()
+        self.policy = policy
+        self.inv_freq = inv_freq
+        self.far_keys: torch.Tensor | None = None
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        from .engine import rotate
+
+        start = 0 if self.far_keys is None else self.far_keys.shape[-2]
+        keys, values = super().update(key_states, value_states)
+        slots = torch.arange(start, start + key_states.shape[-2], device=key_states.device).unsqueeze(0)
+        fresh = rotate(key_states, (self.policy.far_key_pos(slots) - slots).expand(key_states.shape[0], -1), self.inv_freq)
+        self.far_keys = fresh if self.far_keys is None else torch.cat([self.far_keys, fresh], dim=-2)
+        return torch.cat([keys, self.far_keys], dim=-1), values
+
+    def crop(self, tokens_to_remove: int) -> None:
+        raise NotImplementedError("a SelfExtend grouped-key cache cannot be cropped (assisted decoding is not supported)")
+
+
+class GroupedKeyCache(DynamicCache):
+    """A DynamicCache whose full-attention layers are GroupedKeyLayers (SelfExtend decoding)."""
+
+    def __init__(self, model, policy) -> None:
+        from .patch import inv_freq_lookup
+
+        super().__init__(config=model.config)
+        inv_freq_of = inv_freq_lookup(model)
+        self.layers = [
+            GroupedKeyLayer(policy, inv_freq_of(i)) if type(layer) is DynamicLayer else layer
+            for i, layer in enumerate(self.layers)
+        ]

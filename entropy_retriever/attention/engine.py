@@ -100,6 +100,7 @@ class TwoBranchEngine:
         valid: Optional[torch.Tensor],  # (B, Lk) bool, None = every key is real
         scale: float,
         inv_freq: torch.Tensor,
+        far_keys: Optional[torch.Tensor] = None,  # (B, Hkv, Lk, D): k already at far_key_pos(kpos)
     ) -> torch.Tensor:  # (B, H, Lq, D) float32
         lq, lk = q.shape[2], k.shape[2]
         contiguous = (
@@ -109,15 +110,15 @@ class TwoBranchEngine:
             and bool((qpos == torch.arange(lq, device=qpos.device)).all())
         )
         if contiguous:
-            return self._prefill(q, k, v, scale, inv_freq)
+            return self._prefill(q, k, v, scale, inv_freq, far_keys)
         out = torch.empty(q.shape, dtype=torch.float32, device=q.device)
         for a in range(0, lq, self.query_block):
             b = min(a + self.query_block, lq)
-            out[:, :, a:b] = self._general_block(q[:, :, a:b], k, v, qpos[:, a:b], kpos, valid, scale, inv_freq)
+            out[:, :, a:b] = self._general_block(q[:, :, a:b], k, v, qpos[:, a:b], kpos, valid, scale, inv_freq, far_keys)
         return out
 
     # ------------------------------------------------------ prefill at 0..N-1
-    def _prefill(self, q, k, v, scale, inv_freq):
+    def _prefill(self, q, k, v, scale, inv_freq, far_keys=None):
         n = q.shape[2]
         out, lse = self._near_band(q, k, v, scale)
         shift = self.policy.far_is_causal_shift()
@@ -128,7 +129,10 @@ class TwoBranchEngine:
             # Far keys of query i are exactly j <= i - W: a causal kernel on shifted slices.
             qi, kj = pos[:, shift:], pos[:, : n - shift]
             q_far = rotate(q[:, :, shift:], self.policy.far_query_pos(qi) - qi, inv_freq)
-            k_far = rotate(k[:, :, : n - shift], self.policy.far_key_pos(kj) - kj, inv_freq)
+            if far_keys is not None:
+                k_far = far_keys[:, :, : n - shift]
+            else:
+                k_far = rotate(k[:, :, : n - shift], self.policy.far_key_pos(kj) - kj, inv_freq)
             far_out, far_lse = self.attend(q_far, k_far, v[:, :, : n - shift], scale, causal=True)
         else:
             # Positions are slots here, so the far keys lie among the first far_key_bound slots.
@@ -174,19 +178,19 @@ class TwoBranchEngine:
         return out, lse
 
     # -------------------------------------------------------- general positions
-    def _general_block(self, q, k, v, qpos, kpos, valid, scale, inv_freq):
+    def _general_block(self, q, k, v, qpos, kpos, valid, scale, inv_freq, far_keys=None):
         near_out, near_lse = self._branch(
             q, k, v, qpos, kpos, valid, scale,
             lambda i, j: ((i - j) >= 0) & self.policy.near(i, j), inv_freq, rotate_far=False,
         )
         far_out, far_lse = self._branch(
             q, k, v, qpos, kpos, valid, scale,
-            lambda i, j: ((i - j) >= 0) & self.policy.far(i, j), inv_freq, rotate_far=True,
+            lambda i, j: ((i - j) >= 0) & self.policy.far(i, j), inv_freq, rotate_far=True, far_keys=far_keys,
         )
         out, _ = merge(near_out, near_lse, far_out, far_lse)
         return out
 
-    def _branch(self, q, k, v, qpos, kpos, valid, scale, predicate: Callable, inv_freq, rotate_far: bool):
+    def _branch(self, q, k, v, qpos, kpos, valid, scale, predicate: Callable, inv_freq, rotate_far: bool, far_keys=None):
         """One partial attention over the keys where ``predicate(i, j)`` holds."""
         mask = predicate(qpos.unsqueeze(-1), kpos.unsqueeze(-2))  # (B, Lq, Lk)
         if valid is not None:
@@ -202,6 +206,9 @@ class TwoBranchEngine:
         k, v, kpos, mask = k[:, :, lo:hi], v[:, :, lo:hi], kpos[:, lo:hi], mask[:, :, lo:hi]
         if rotate_far:
             q = rotate(q, self.policy.far_query_pos(qpos) - qpos, inv_freq)
-            k = rotate(k, self.policy.far_key_pos(kpos) - kpos, inv_freq)
+            if far_keys is not None:
+                k = far_keys[:, :, lo:hi]
+            else:
+                k = rotate(k, self.policy.far_key_pos(kpos) - kpos, inv_freq)
         full = bool(mask.all())
         return self.attend(q, k, v, scale, mask=None if full else mask.unsqueeze(1))

@@ -49,20 +49,20 @@ def _rotary(model) -> torch.nn.Module:
     )
 
 
-def _inv_freq_lookup(model):
-    """A function module -> inv_freq for that layer (per layer type where the model has several)."""
+def inv_freq_lookup(model):
+    """A function layer index -> inv_freq of that layer (per layer type where the model has several)."""
     rotary = _rotary(model)
     config = _text_config(model)
     layer_types = getattr(config, "layer_types", None)
     plain = getattr(rotary, "inv_freq", None)
 
-    def lookup(module) -> torch.Tensor:
+    def lookup(layer_idx: int) -> torch.Tensor:
         if plain is not None:
             return plain
-        layer_type = layer_types[module.layer_idx] if layer_types else None
+        layer_type = layer_types[layer_idx] if layer_types else None
         found = getattr(rotary, f"{layer_type}_inv_freq", None)
         if found is None:
-            raise InputError(f"cannot find the RoPE frequencies of layer {module.layer_idx} ({layer_type})")
+            raise InputError(f"cannot find the RoPE frequencies of layer {layer_idx} ({layer_type})")
         return found
 
     if plain is None and not layer_types:
@@ -88,7 +88,7 @@ def _key_validity(attention_mask, lk: int):
 def make_attention_function(model, policy, backend: str = "auto", calls: dict | None = None):
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    inv_freq_of = _inv_freq_lookup(model)
+    inv_freq_of = inv_freq_lookup(model)
     engines: dict = {}
     calls = calls if calls is not None else {}
 
@@ -100,7 +100,10 @@ def make_attention_function(model, policy, backend: str = "auto", calls: dict | 
         if kwargs.get("softcap") is not None:
             raise InputError("attention logit soft-capping (Gemma-2) is not supported by the two-branch engine")
         b, h, lq, d = query.shape  # (B, H, Lq, D)
-        lk = key.shape[2]  # key: (B, Hkv, Lk, D)
+        lk = key.shape[2]  # key: (B, Hkv, Lk, D), or (B, Hkv, Lk, 2D) from a GroupedKeyCache
+        far_keys = None
+        if key.shape[-1] == 2 * d:  # the cache appended each key rotated to its far position
+            key, far_keys = key[..., :d], key[..., d:]
         scale = scaling if scaling is not None else d ** -0.5
         positions = kwargs.get("position_ids")
         if positions is None:
@@ -115,13 +118,15 @@ def make_attention_function(model, policy, backend: str = "auto", calls: dict | 
             # cache_head keys and a contiguous tail that ends at the newest query.
             slots = torch.arange(lk, device=query.device).unsqueeze(0)
             kpos = torch.where(slots < policy.cache_head, slots, kpos)
+        if far_keys is not None and bool((offset != 0).any()):
+            far_keys = None  # the cache rotated by slot; with padding slots are not positions
         valid = _key_validity(attention_mask, lk)
         if bool((kpos < 0).any()):
             valid = (kpos >= 0) if valid is None else valid & (kpos >= 0)
         device = query.device
         if device not in engines:
             engines[device] = TwoBranchEngine(policy, backend_for(device, backend))
-        out = engines[device](query, key, value, qpos, kpos, valid, scale, inv_freq_of(module))
+        out = engines[device](query, key, value, qpos, kpos, valid, scale, inv_freq_of(module.layer_idx), far_keys)
         return out.transpose(1, 2).contiguous().to(query.dtype), None  # (B, Lq, H, D)
 
     return attention

@@ -61,6 +61,12 @@ class SelfExtend:
 
     cache_head = 0  # no cache slots are kept apart from the contiguous tail
 
+    def make_cache(self, model):
+        """The cache to generate with: keys are rotated to their grouped positions once, on entry."""
+        from .cache import GroupedKeyCache
+
+        return GroupedKeyCache(model, self)
+
     def near(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
         return (i - j) < self.near_window
 
@@ -120,6 +126,14 @@ class LMInfinite:
     def cache_head(self) -> int:
         """A bounded cache keeps these first slots apart from its contiguous tail."""
         return self.n_global
+
+    def make_cache(self, model):
+        """The cache to generate with: bounded (first n_global + last n_local keys) unless asked not to."""
+        if not self.bounded_cache:
+            return None
+        from .cache import LambdaCache
+
+        return LambdaCache(model.config, self)
 
     def near(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
         return (i - j) < self.near_window
