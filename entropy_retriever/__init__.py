@@ -5,26 +5,35 @@ This is the public API.
 
 from .attention import LMInfinite, SelfExtend, choose_group_size, extend_context
 from .errors import ContextTooLongError, EntropyRetrieverError, InputError, ModelLoadError
+from .files import FileAccess, FileAccessError
 from .llm import LongContextLM
 from .models import load_model
 from .reader import Answer, LongContextReader
+from .rerank import CertaintyReranker, Passage, RankedPassage
 from .scoring import CertaintyScorer, PromptTemplate, register_metric
 from .segments import Document, Segment, Segmenter
 from .selection import KeyContext
+from .tool import LongFileQA
 
 __all__ = [
     "Answer",
+    "CertaintyReranker",
     "CertaintyScorer",
     "ContextTooLongError",
     "Document",
     "EntropyRetrieverError",
+    "FileAccess",
+    "FileAccessError",
     "InputError",
     "LMInfinite",
     "KeyContext",
     "LongContextLM",
     "LongContextReader",
+    "LongFileQA",
     "ModelLoadError",
+    "Passage",
     "PromptTemplate",
+    "RankedPassage",
     "Segment",
     "Segmenter",
     "SelfExtend",

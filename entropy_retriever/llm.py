@@ -14,6 +14,7 @@ from typing import Iterator, Sequence
 import torch
 
 from .errors import ContextTooLongError, InputError
+from .models import model_lock
 from .scoring import model_window
 
 __all__ = ["LongContextLM", "Generation"]
@@ -41,7 +42,6 @@ class LongContextLM:
         self.policy = policy
         self.max_new_tokens = max_new_tokens
         self.trained_window = model_window(model)
-        self._lock = threading.Lock()  # one generation at a time per model
         if policy is not None:
             from .attention import apply_policy, current_policy
 
@@ -117,7 +117,7 @@ class LongContextLM:
     def generate_ids(self, ids: list[int], max_new_tokens: int | None = None) -> Generation:
         """Greedy generation from token ids."""
         kwargs = self._generate_kwargs(ids, max_new_tokens)
-        with self._lock, torch.inference_mode():
+        with model_lock(self.model), torch.inference_mode():
             out = self.model.generate(**kwargs)
         new = out[0, len(ids):]
         text = self.tokenizer.decode(new, skip_special_tokens=True)
@@ -139,7 +139,7 @@ class LongContextLM:
 
         def work() -> None:
             try:
-                with self._lock, torch.inference_mode():
+                with model_lock(self.model), torch.inference_mode():
                     self.model.generate(**kwargs)
             except BaseException as exc:  # surfaced to the reader below, never swallowed
                 failure.append(exc)

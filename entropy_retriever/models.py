@@ -12,6 +12,8 @@ import importlib.util
 import os
 import shutil
 import tempfile
+import threading
+import weakref
 from pathlib import Path
 from typing import NamedTuple
 
@@ -29,6 +31,7 @@ __all__ = [
     "LoadedModel",
     "cache_dir",
     "load_model",
+    "model_lock",
     "resolve_device",
     "resolve_dtype",
 ]
@@ -204,3 +207,22 @@ def load_model(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return LoadedModel(model, tokenizer)
+
+
+_locks: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_locks_guard = threading.Lock()
+
+
+def model_lock(model) -> threading.RLock:
+    """The one lock that every component running ``model`` holds while it runs it.
+
+    A model and its fast tokenizer are not safe to drive from two threads at once (the Rust
+    tokenizer raises "Already borrowed"; attention policies are switched per model), so the
+    scorer, the reranker, the reader and LongContextLM all take this lock: concurrent callers
+    queue instead of corrupting each other, and async adapters can run them in worker threads.
+    """
+    with _locks_guard:
+        lock = _locks.get(model)
+        if lock is None:
+            lock = _locks[model] = threading.RLock()
+        return lock

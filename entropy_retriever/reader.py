@@ -8,6 +8,7 @@ from typing import Callable
 
 from .errors import InputError
 from .llm import LongContextLM
+from .models import model_lock
 from .scoring import CertaintyScorer, MetricFn, PromptTemplate
 from .segments import Context, Segmenter
 from .selection import KeyContext, Selection, select_key_context, token_counter
@@ -102,11 +103,12 @@ class LongContextReader:
 
     def select(self, context: Context, question: str) -> KeyContext:
         """Score every segment of ``context`` against ``question``; return the key context."""
-        self.scorer.encode_question(question)  # reject a bad question before reading anything
-        started = time.perf_counter()
-        segments = list(self.segmenter.split(context))
-        split_s = time.perf_counter() - started
-        scores = self.scorer.score(segments, question)
+        with model_lock(self.scorer.model):
+            self.scorer.encode_question(question)  # reject a bad question before reading anything
+            started = time.perf_counter()
+            segments = list(self.segmenter.split(context))
+            split_s = time.perf_counter() - started
+            scores = self.scorer.score(segments, question)
         key = select_key_context(
             segments, scores, self.selection, count=self.count,
             metric=self.scorer.metric_name, question=question,
@@ -145,8 +147,9 @@ class LongContextReader:
             return lm.generate_ids(ids, max_new_tokens)  # fits, or check_fits explains what to do
         from .attention import choose_group_size, remove_policy
 
-        extended = LongContextLM(lm.model, lm.tokenizer, choose_group_size(needed, lm.trained_window))
-        try:
-            return extended.generate_ids(ids, max_new_tokens)
-        finally:
-            remove_policy(lm.model)
+        with model_lock(lm.model):  # the policy is switched on the shared model for this call only
+            extended = LongContextLM(lm.model, lm.tokenizer, choose_group_size(needed, lm.trained_window))
+            try:
+                return extended.generate_ids(ids, max_new_tokens)
+            finally:
+                remove_policy(lm.model)

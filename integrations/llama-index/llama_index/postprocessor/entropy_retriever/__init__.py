@@ -1,0 +1,3 @@
+from llama_index.postprocessor.entropy_retriever.base import CertaintyRerank
+
+__all__ = ["CertaintyRerank"]

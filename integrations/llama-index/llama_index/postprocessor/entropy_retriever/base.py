@@ -1,0 +1,105 @@
+"""CertaintyRerank: a LlamaIndex node postprocessor over entropy_retriever's CertaintyReranker."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any, List, Optional
+
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.callbacks import CBEventType, EventPayload
+from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
+
+dispatcher = get_dispatcher(__name__)
+
+
+class CertaintyRerank(BaseNodePostprocessor):
+    """Rescore retrieved nodes by a local model's certainty on the query; keep the best, in document order.
+
+    Each node is read by the model together with the query; the more certain the model is
+    about the query after reading it (lower ``metric``), the better the node. The kept nodes
+    come back grouped by source document (the one holding the most certain node first) and by
+    position inside it, with their metadata untouched; ``score`` is ``exp(-metric)``, a
+    certainty in (0, 1] where higher is better.
+
+    >>> rerank = CertaintyRerank(top_n=3)                 # the embedded SmolLM2 model
+    >>> engine = index.as_query_engine(similarity_top_k=10, node_postprocessors=[rerank])
+    """
+
+    top_n: Optional[int] = Field(default=3, description="Number of nodes to keep (or None with token_budget).")
+    token_budget: Optional[int] = Field(default=None, description="Keep the most certain nodes that fit this many tokens.")
+    metric: str = Field(default="question_nll", description="Certainty metric: question_nll, entropy_mean or entropy_last.")
+    model_name: str = Field(default="embedded SmolLM2-135M-Instruct", description="The scoring model, for events.")
+    _reranker: Any = PrivateAttr()
+
+    def __init__(
+        self,
+        top_n: Optional[int] = 3,
+        *,
+        token_budget: Optional[int] = None,
+        metric: str = "question_nll",
+        model: Any = None,
+        tokenizer: Any = None,
+        model_name: Optional[str] = None,
+        **kwargs: Any,
+    ) -> None:
+        try:
+            from entropy_retriever import CertaintyReranker
+        except ImportError as exc:  # pragma: no cover - the package depends on it
+            raise ImportError("CertaintyRerank needs entropy-retriever: pip install entropy-retriever") from exc
+        if token_budget is not None:
+            top_n = None
+        reranker = CertaintyReranker(model, tokenizer, top_n=top_n, token_budget=token_budget, metric=metric)
+        name = model_name or (getattr(getattr(model, "config", None), "name_or_path", None) or "embedded SmolLM2-135M-Instruct")
+        super().__init__(top_n=top_n, token_budget=token_budget, metric=metric, model_name=name, **kwargs)
+        self._reranker = reranker
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "CertaintyRerank"
+
+    def _postprocess_nodes(
+        self, nodes: List[NodeWithScore], query_bundle: Optional[QueryBundle] = None
+    ) -> List[NodeWithScore]:
+        from entropy_retriever import Passage
+
+        if query_bundle is None:
+            raise ValueError("CertaintyRerank needs the query: call postprocess_nodes(nodes, query_str=...)")
+        dispatcher.event(
+            ReRankStartEvent(query=query_bundle, nodes=nodes, top_n=self.top_n or 0, model_name=self.model_name)
+        )
+        if not nodes:
+            dispatcher.event(ReRankEndEvent(nodes=[]))
+            return []
+        passages = [
+            Passage(
+                text=n.node.get_content(metadata_mode=MetadataMode.NONE),
+                source=n.node.ref_doc_id or n.node.node_id,
+                position=n.node.start_char_idx if n.node.start_char_idx is not None else float(i),
+            )
+            for i, n in enumerate(nodes)
+        ]
+        with self.callback_manager.event(
+            CBEventType.RERANKING,
+            payload={
+                EventPayload.NODES: nodes,
+                EventPayload.MODEL_NAME: self.model_name,
+                EventPayload.QUERY_STR: query_bundle.query_str,
+                EventPayload.TOP_K: self.top_n,
+            },
+        ) as event:
+            kept = self._reranker.rerank(passages, query_bundle.query_str)
+            result = [NodeWithScore(node=nodes[k.index].node, score=math.exp(-k.score)) for k in kept]
+            event.on_end(payload={EventPayload.NODES: result})
+        dispatcher.event(ReRankEndEvent(nodes=result))
+        return result
+
+    async def _apostprocess_nodes(
+        self, nodes: List[NodeWithScore], query_bundle: Optional[QueryBundle] = None
+    ) -> List[NodeWithScore]:
+        # Scoring is thread-safe (the reranker holds the model's lock), so a worker thread is safe
+        # and keeps the event loop free while the model runs.
+        return await asyncio.to_thread(self._postprocess_nodes, nodes, query_bundle)

@@ -1,0 +1,3 @@
+from llama_index.tools.entropy_retriever.base import long_file_tool
+
+__all__ = ["long_file_tool"]
