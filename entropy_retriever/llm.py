@@ -67,15 +67,16 @@ class LongContextLM:
     def chat_prompt(self, messages: Sequence[Message], tools: list | None = None) -> list[int]:
         if not messages:
             raise InputError("chat needs at least one message")
+        from .toolcalls import prepare_messages
+
+        rendered, tools = prepare_messages(list(messages), tools, self.tokenizer)
         if getattr(self.tokenizer, "chat_template", None):
             kwargs = {"tools": tools} if tools else {}
-            ids = self.tokenizer.apply_chat_template(
-                list(messages), add_generation_prompt=True, tokenize=True, **kwargs
-            )
+            ids = self.tokenizer.apply_chat_template(rendered, add_generation_prompt=True, tokenize=True, **kwargs)
             if hasattr(ids, "keys"):  # transformers 5 returns a BatchEncoding
                 ids = ids["input_ids"]
             return list(ids)
-        text = "\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\nassistant:"
+        text = "\n".join(f"{m['role']}: {m['content']}" for m in rendered) + "\nassistant:"
         return self.tokenizer(text)["input_ids"]
 
     def encode(self, prompt: str) -> list[int]:
@@ -96,7 +97,7 @@ class LongContextLM:
             )
 
     # ------------------------------------------------------------ generation
-    def _generate_kwargs(self, ids: list[int], max_new_tokens: int | None, streamer=None) -> dict:
+    def _generate_kwargs(self, ids: list[int], max_new_tokens: int | None, streamer=None, max_time: float | None = None) -> dict:
         max_new = max_new_tokens or self.max_new_tokens
         self.check_fits(len(ids), max_new)
         input_ids = torch.tensor([ids], device=self.model.device)
@@ -109,14 +110,16 @@ class LongContextLM:
         )
         if streamer is not None:
             kwargs["streamer"] = streamer
+        if max_time is not None:  # transformers stops generating after this many seconds
+            kwargs["max_time"] = float(max_time)
         cache = None if self.policy is None else self.policy.make_cache(self.model)
         if cache is not None:
             kwargs["past_key_values"] = cache
         return kwargs
 
-    def generate_ids(self, ids: list[int], max_new_tokens: int | None = None) -> Generation:
-        """Greedy generation from token ids."""
-        kwargs = self._generate_kwargs(ids, max_new_tokens)
+    def generate_ids(self, ids: list[int], max_new_tokens: int | None = None, *, max_time: float | None = None) -> Generation:
+        """Greedy generation from token ids (stopping after ``max_time`` seconds, if given)."""
+        kwargs = self._generate_kwargs(ids, max_new_tokens, max_time=max_time)
         with model_lock(self.model), torch.inference_mode():
             out = self.model.generate(**kwargs)
         new = out[0, len(ids):]
@@ -129,12 +132,12 @@ class LongContextLM:
     def chat(self, messages: Sequence[Message], max_new_tokens: int | None = None, tools=None) -> Generation:
         return self.generate_ids(self.chat_prompt(messages, tools), max_new_tokens)
 
-    def stream_ids(self, ids: list[int], max_new_tokens: int | None = None) -> Iterator[str]:
+    def stream_ids(self, ids: list[int], max_new_tokens: int | None = None, *, max_time: float | None = None) -> Iterator[str]:
         """Yield text pieces as they are generated (generation runs in a worker thread)."""
         from transformers import TextIteratorStreamer
 
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        kwargs = self._generate_kwargs(ids, max_new_tokens, streamer)
+        kwargs = self._generate_kwargs(ids, max_new_tokens, streamer, max_time=max_time)
         failure: list[BaseException] = []
 
         def work() -> None:

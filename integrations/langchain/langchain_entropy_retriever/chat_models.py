@@ -1,0 +1,246 @@
+"""ChatEntropyRetriever: a LangChain chat model over entropy_retriever's LongContextLM."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, AsyncIterator, Callable, Iterator, Literal, Optional, Sequence, Union
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.messages.tool import tool_call as make_tool_call
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
+
+_shared: dict = {}
+
+
+def _shared_model(name: Optional[str]):
+    """Load each model once per process; many chat model objects can share it."""
+    from entropy_retriever import load_model
+
+    if name not in _shared:
+        _shared[name] = load_model(name)
+    return _shared[name]
+
+
+class ChatEntropyRetriever(BaseChatModel):
+    """A local Hugging Face chat model that reads past its trained window, for LangChain.
+
+    Generation is greedy; ``policy`` (``SelfExtend(...)`` or ``LMInfinite(...)``) lets the
+    model read past its trained window. Tool calling works through the model's chat template
+    (``bind_tools``; calls are parsed from the output), including conversations that end in a
+    tool message. Async methods run the model in a worker thread, so the event loop stays free.
+
+    >>> chat = ChatEntropyRetriever()                           # the embedded SmolLM2-135M-Instruct
+    >>> chat.invoke("What is 2 + 2?").content
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
+
+    model_name: Optional[str] = Field(default=None, alias="model", description="Local model path; None = the embedded model.")
+    policy: Any = Field(default=None, description="SelfExtend(...) or LMInfinite(...), or None.")
+    max_tokens: int = Field(default=256, description="Tokens to generate per call.")
+    temperature: Optional[float] = Field(default=0, description="Only 0 / None (greedy) is supported.")
+    stop: Optional[list[str]] = Field(default=None, description="Cut the output at the first of these strings.")
+    timeout: Optional[float] = Field(default=None, description="Stop generating after this many seconds.")
+    max_retries: int = Field(default=0, description="Accepted for API compatibility; a local model is not retried.")
+    api_key: Optional[SecretStr] = Field(default=None, description="Accepted for API compatibility; unused (local model).")
+    streaming: bool = Field(default=False, description="Stream by default in invoke().")
+    _lm: Any = PrivateAttr(default=None)
+
+    def __init__(self, *, lm: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if self.temperature not in (0, 0.0, None):
+            from entropy_retriever import InputError
+
+            raise InputError("ChatEntropyRetriever generates greedily: pass temperature=0 (or leave it out)")
+        self._lm = lm
+
+    @property
+    def lm(self):
+        """The core LongContextLM, loaded on first use."""
+        if self._lm is None:
+            from entropy_retriever import LongContextLM
+
+            model, tokenizer = _shared_model(self.model_name)
+            self._lm = LongContextLM(model, tokenizer, self.policy, max_new_tokens=self.max_tokens)
+        return self._lm
+
+    @property
+    def _llm_type(self) -> str:
+        return "entropy-retriever"
+
+    @property
+    def _identifying_params(self) -> dict:
+        return {"model_name": self.model_name or "embedded-smollm2-135m-instruct", "policy": repr(self.policy)}
+
+    def _get_ls_params(self, stop: Optional[list[str]] = None, **kwargs: Any):
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "entropy-retriever"
+        params["ls_model_name"] = kwargs.get("model") or self.model_name or "embedded-smollm2-135m-instruct"
+        params["ls_max_tokens"] = self.max_tokens
+        params["ls_temperature"] = self.temperature
+        return params
+
+    # ------------------------------------------------------------------ tools
+    def bind_tools(
+        self,
+        tools: Sequence[Union[dict[str, Any], type, Callable, BaseTool]],
+        *,
+        tool_choice: Optional[Union[str, Literal["auto", "any", "none"]]] = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Offer ``tools`` to the model; its calls come back as ``AIMessage.tool_calls``.
+
+        ``tool_choice`` is recorded in the prompt's instructions only: a local model cannot be
+        forced to call a tool.
+        """
+        formatted = [convert_to_openai_tool(t) for t in tools]
+        return super().bind(tools=formatted, tool_choice=tool_choice, **kwargs)
+
+    # -------------------------------------------------------------- messages
+    @staticmethod
+    def _to_dicts(messages: list[BaseMessage]) -> list[dict]:
+        from entropy_retriever import InputError
+
+        out = []
+        for m in messages:
+            content = m.content if isinstance(m.content, str) else "".join(
+                part.get("text", "") if isinstance(part, dict) else str(part) for part in m.content
+            )
+            if isinstance(m, SystemMessage):
+                out.append({"role": "system", "content": content})
+            elif isinstance(m, HumanMessage):
+                out.append({"role": "user", "content": content})
+            elif isinstance(m, AIMessage):
+                calls = [{"name": c["name"], "arguments": c["args"], "id": c.get("id")} for c in m.tool_calls]
+                out.append({"role": "assistant", "content": content, **({"tool_calls": calls} if calls else {})})
+            elif isinstance(m, ToolMessage):
+                out.append({"role": "tool", "content": content, "name": getattr(m, "name", None) or "", "tool_call_id": m.tool_call_id})
+            else:
+                raise InputError(f"cannot send a {type(m).__name__} to a local chat model: use system, human, ai or tool messages")
+        return out
+
+    def _prompt(self, messages: list[BaseMessage], kwargs: dict) -> tuple[list[int], Optional[set]]:
+        tools = kwargs.get("tools")
+        ids = self.lm.chat_prompt(self._to_dicts(messages), tools=tools)
+        names = {t["function"]["name"] for t in tools} if tools else None
+        return ids, names
+
+    def _cut(self, text: str, stop: Optional[list[str]]) -> str:
+        for s in (stop or []) + (self.stop or []):
+            if s and s in text:
+                text = text[: text.index(s)]
+        return text
+
+    def _message(self, text: str, names: Optional[set], stop, usage: dict) -> AIMessage:
+        from entropy_retriever.toolcalls import parse_tool_calls
+
+        text = self._cut(text, stop)
+        if names:
+            content, calls = parse_tool_calls(text, names)
+            tool_calls = [make_tool_call(name=c.name, args=c.arguments, id=c.id) for c in calls]
+        else:
+            content, tool_calls = text, []
+        return AIMessage(content=content, tool_calls=tool_calls, usage_metadata=usage)
+
+    # ------------------------------------------------------------ generation
+    def _run(self, ids: list[int]):
+        return self.lm.generate_ids(ids, self.max_tokens, max_time=self.timeout)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: Optional[list[str]] = None,
+        run_manager: Optional[CallbackManagerForLLMRun] = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        ids, names = self._prompt(messages, kwargs)
+        out = self._run(ids)
+        usage = {"input_tokens": out.prompt_tokens, "output_tokens": out.new_tokens,
+                 "total_tokens": out.prompt_tokens + out.new_tokens}
+        return ChatResult(generations=[ChatGeneration(message=self._message(out.text, names, stop, usage))])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: Optional[list[str]] = None,
+        run_manager: Optional[AsyncCallbackManagerForLLMRun] = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        ids, names = self._prompt(messages, kwargs)
+        out = await asyncio.to_thread(self._run, ids)
+        usage = {"input_tokens": out.prompt_tokens, "output_tokens": out.new_tokens,
+                 "total_tokens": out.prompt_tokens + out.new_tokens}
+        return ChatResult(generations=[ChatGeneration(message=self._message(out.text, names, stop, usage))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: Optional[list[str]] = None,
+        run_manager: Optional[CallbackManagerForLLMRun] = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        ids, names = self._prompt(messages, kwargs)
+        if names:  # tool calls are only known once the whole output is read
+            out = self._run(ids)
+            msg = self._message(out.text, names, stop, {})
+            yield ChatGenerationChunk(message=AIMessageChunk(content=msg.content, tool_call_chunks=_chunks(msg)))
+            return
+        yield from self._pieces(self.lm.stream_ids(ids, self.max_tokens, max_time=self.timeout), stop, run_manager)
+
+    def _pieces(self, pieces, stop, run_manager) -> Iterator[ChatGenerationChunk]:
+        text = ""
+        for piece in pieces:
+            cut = self._cut(text + piece, stop)
+            delta = cut[len(text):]
+            if delta:
+                chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
+                if run_manager:
+                    run_manager.on_llm_new_token(delta, chunk=chunk)
+                yield chunk
+            if len(cut) < len(text + piece):  # a stop string appeared
+                return
+            text = cut
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: Optional[list[str]] = None,
+        run_manager: Optional[AsyncCallbackManagerForLLMRun] = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        from entropy_retriever.aio import iterate_in_thread
+
+        ids, names = self._prompt(messages, kwargs)
+        if names:
+            out = await asyncio.to_thread(self._run, ids)
+            msg = self._message(out.text, names, stop, {})
+            yield ChatGenerationChunk(message=AIMessageChunk(content=msg.content, tool_call_chunks=_chunks(msg)))
+            return
+        async for chunk in iterate_in_thread(
+            lambda: self._pieces(self.lm.stream_ids(ids, self.max_tokens, max_time=self.timeout), stop, None)
+        ):
+            if run_manager:
+                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+
+def _chunks(msg: AIMessage) -> list:
+    import json
+
+    return [
+        {"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"], "index": i, "type": "tool_call_chunk"}
+        for i, c in enumerate(msg.tool_calls)
+    ]

@@ -1,0 +1,66 @@
+"""CertaintyCompressor: a LangChain document compressor over entropy_retriever's CertaintyReranker."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any, Optional, Sequence
+
+from langchain_core.callbacks import Callbacks
+from langchain_core.documents import BaseDocumentCompressor, Document
+from pydantic import ConfigDict, Field, PrivateAttr
+
+
+class CertaintyCompressor(BaseDocumentCompressor):
+    """Keep the retrieved documents a local model is most certain about when it reads each with the query.
+
+    Returns copies of the kept documents in document order (by ``metadata["source"]``, the
+    source holding the most certain document first, then by ``metadata["start_index"]``, which
+    text splitters add with ``add_start_index=True``), with ``metadata["certainty"] = exp(-metric)``
+    added; the originals are not modified.
+
+    >>> compressor = CertaintyCompressor(top_n=3)
+    >>> retriever = ContextualCompressionRetriever(base_compressor=compressor, base_retriever=base)
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    top_n: Optional[int] = Field(default=3, description="Documents to keep (None when token_budget is set).")
+    token_budget: Optional[int] = Field(default=None, description="Keep the most certain documents that fit this many tokens.")
+    metric: str = Field(default="question_nll", description="question_nll, entropy_mean or entropy_last.")
+    _reranker: Any = PrivateAttr()
+
+    def __init__(self, *, model: Any = None, tokenizer: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        from entropy_retriever import CertaintyReranker
+
+        top_n = None if self.token_budget is not None else self.top_n
+        self._reranker = CertaintyReranker(model, tokenizer, top_n=top_n, token_budget=self.token_budget, metric=self.metric)
+
+    def compress_documents(
+        self, documents: Sequence[Document], query: str, callbacks: Optional[Callbacks] = None
+    ) -> Sequence[Document]:
+        from entropy_retriever import Passage
+
+        passages = [
+            Passage(
+                text=d.page_content,
+                source=str(d.metadata.get("source", "")),
+                position=d.metadata.get("start_index", i) if isinstance(d.metadata.get("start_index", i), (int, float)) else i,
+            )
+            for i, d in enumerate(documents)
+        ]
+        kept = self._reranker.rerank(passages, query)
+        return [
+            Document(
+                page_content=documents[k.index].page_content,
+                metadata={**documents[k.index].metadata, "certainty": math.exp(-k.score)},
+                id=documents[k.index].id,
+            )
+            for k in kept
+        ]
+
+    async def acompress_documents(
+        self, documents: Sequence[Document], query: str, callbacks: Optional[Callbacks] = None
+    ) -> Sequence[Document]:
+        return await asyncio.to_thread(self.compress_documents, documents, query, callbacks)
