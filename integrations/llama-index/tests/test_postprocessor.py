@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
-import re
 
 import pytest
 from llama_index.core import Document, VectorStoreIndex
@@ -14,43 +12,23 @@ from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.schema import NodeRelationship, NodeWithScore, RelatedNodeInfo, TextNode
 
+from entropy_retriever.testing import DOCS, NEEDLE_DOC, QUESTION, bag_of_words, ticks_during
 from llama_index.llms.entropy_retriever import LongContextLLM
 from llama_index.postprocessor.entropy_retriever import CertaintyRerank
 
-NEEDLE_DOC = (
-    "The observatory on the hill was built in 1902 by the astronomer Clara Weiss. Its great telescope, "
-    "restored in 1987, is still used by students on clear nights. The building has a library, a small "
-    "museum and an archive in the cellar. The archive door code is 58213; only the night curator knows it. "
-    "Tours run on Saturdays."
-)
-DOCS = [
-    "What is a postal code? A postal code is a series of letters or digits appended to an address.",
-    "The archive of the city library holds old maps, letters and photographs from the last century.",
-    NEEDLE_DOC,
-    "What is a door? A door is a hinged barrier that closes an opening in a wall.",
-    "Museum opening hours are from nine to five. What is the price of a ticket? It is eight euros.",
-]
-QUESTION = "What is the archive door code?"
 
 
 class BagOfWordsEmbedding(BaseEmbedding):
     """A real (if weak) lexical retriever: hashed word counts, cosine similarity. Offline and deterministic."""
 
-    def _vector(self, text: str) -> list[float]:
-        v = [0.0] * 512
-        for word in re.findall(r"[a-z0-9]+", text.lower()):
-            v[sum(map(ord, word)) * 7919 % 512] += 1
-        norm = math.sqrt(sum(x * x for x in v)) or 1.0
-        return [x / norm for x in v]
-
     def _get_query_embedding(self, query: str) -> list[float]:
-        return self._vector(query)
+        return bag_of_words(query)
 
     def _get_text_embedding(self, text: str) -> list[float]:
-        return self._vector(text)
+        return bag_of_words(text)
 
     async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._vector(query)
+        return bag_of_words(query)
 
 
 @pytest.fixture(scope="module")
@@ -119,19 +97,8 @@ async def test_async_postprocessing_is_concurrent_safe_and_leaves_the_loop_free(
     queries = [QUESTION, "When is the museum open?", "What is a postal code?", QUESTION]
     sequential = [[(n.node.node_id, n.score) for n in rerank.postprocess_nodes(nodes, query_str=q)] for q in queries]
 
-    ticks = 0
-    done = asyncio.Event()
-
-    async def heartbeat():
-        nonlocal ticks
-        while not done.is_set():
-            ticks += 1
-            await asyncio.sleep(0.01)
-
-    beat = asyncio.create_task(heartbeat())
-    results = await asyncio.gather(*(rerank.apostprocess_nodes(nodes, query_str=q) for q in queries))
-    done.set()
-    await beat
+    gathered = asyncio.gather(*(rerank.apostprocess_nodes(nodes, query_str=q) for q in queries))
+    results, ticks = await ticks_during(gathered, period=0.01)
     assert [[(n.node.node_id, n.score) for n in r] for r in results] == sequential
     assert ticks > 10  # the loop kept running while four scorings queued on the model's lock
 

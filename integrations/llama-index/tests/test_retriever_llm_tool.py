@@ -11,6 +11,7 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.custom import CustomLLM
 
 from entropy_retriever import SelfExtend
+from entropy_retriever.testing import ticks_during
 from entropy_retriever.demo import EXPECTED, QUESTION, make_demo_document
 from llama_index.llms.entropy_retriever import LongContextLLM
 from llama_index.retrievers.entropy_retriever import LongDocumentRetriever
@@ -50,25 +51,13 @@ def test_llm_reports_the_policys_reach_and_its_paths_agree(embedded):
         assert "".join(r.delta for r in llm.stream_chat(messages)) == said
 
         async def run_async():
-            ticks = 0
-            stop = asyncio.Event()
-
-            async def beat():
-                nonlocal ticks
-                while not stop.is_set():
-                    ticks += 1
-                    await asyncio.sleep(0.005)
-
-            task = asyncio.create_task(beat())
             a = (await llm.achat(messages)).message.content
             b = (await llm.acomplete(prompt)).text
             c = "".join([r.delta async for r in await llm.astream_chat(messages)])
             d = "".join([r.delta async for r in await llm.astream_complete(prompt)])
-            stop.set()
-            await task
-            return a, b, c, d, ticks
+            return a, b, c, d
 
-        a, b, c, d, ticks = asyncio.run(run_async())
+        (a, b, c, d), ticks = asyncio.run(ticks_during(run_async()))
         assert a == b == c == d == said
         assert ticks > 5  # the loop ran while the model generated
     finally:

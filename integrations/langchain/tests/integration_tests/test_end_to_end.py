@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
-import re
 
 import pytest
 from langchain_core.documents import Document
@@ -16,39 +14,18 @@ from langchain_core.vectorstores import InMemoryVectorStore
 
 from entropy_retriever import LongContextReader
 from entropy_retriever.demo import EXPECTED, QUESTION, make_demo_document
+from entropy_retriever.testing import DOCS, bag_of_words, ticks_during
+from entropy_retriever.testing import QUESTION as ASK
 from langchain_entropy_retriever import CertaintyCompressor, ChatEntropyRetriever, LongDocumentRetriever, LongFileTool
-
-NEEDLE_DOC = (
-    "The observatory on the hill was built in 1902 by the astronomer Clara Weiss. Its great telescope, "
-    "restored in 1987, is still used by students on clear nights. The building has a library, a small "
-    "museum and an archive in the cellar. The archive door code is 58213; only the night curator knows it. "
-    "Tours run on Saturdays."
-)
-DOCS = [
-    "What is a postal code? A postal code is a series of letters or digits appended to an address.",
-    "The archive of the city library holds old maps, letters and photographs from the last century.",
-    NEEDLE_DOC,
-    "What is a door? A door is a hinged barrier that closes an opening in a wall.",
-    "Museum opening hours are from nine to five. What is the price of a ticket? It is eight euros.",
-]
-ASK = "What is the archive door code?"
-
 
 class BagOfWords(Embeddings):
     """A real (if weak) lexical retriever's embedding: hashed word counts. Offline and deterministic."""
 
-    def _vector(self, text: str) -> list[float]:
-        v = [0.0] * 512
-        for word in re.findall(r"[a-z0-9]+", text.lower()):
-            v[sum(map(ord, word)) * 7919 % 512] += 1
-        norm = math.sqrt(sum(x * x for x in v)) or 1.0
-        return [x / norm for x in v]
-
     def embed_documents(self, texts):
-        return [self._vector(t) for t in texts]
+        return [bag_of_words(t) for t in texts]
 
     def embed_query(self, text):
-        return self._vector(text)
+        return bag_of_words(text)
 
 
 def test_contextual_compression_keeps_the_needle_the_retriever_ranks_last(embedded):
@@ -93,23 +70,11 @@ def test_invoke_stream_and_async_agree_and_async_leaves_the_loop_free(chat):
     assert "".join(c.content for c in chat.stream(prompt)) == said.content
 
     async def run():
-        ticks = 0
-        stop = asyncio.Event()
-
-        async def beat():
-            nonlocal ticks
-            while not stop.is_set():
-                ticks += 1
-                await asyncio.sleep(0.005)
-
-        task = asyncio.create_task(beat())
         a = (await chat.ainvoke(prompt)).content
         b = "".join([c.content async for c in chat.astream(prompt)])
-        stop.set()
-        await task
-        return a, b, ticks
+        return a, b
 
-    a, b, ticks = asyncio.run(run())
+    (a, b), ticks = asyncio.run(ticks_during(run()))
     assert a == b == said.content and ticks > 5
 
 

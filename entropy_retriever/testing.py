@@ -1,0 +1,60 @@
+"""Shared fixtures for the test suites of the core and of the integration packages.
+
+Not part of the public API. A small needle scenario where a weak lexical retriever ranks the
+needle last, a deterministic offline bag-of-words vector for that retriever, and a helper
+that measures whether an event loop kept running while an awaited call worked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from typing import Awaitable, TypeVar
+
+T = TypeVar("T")
+
+NEEDLE_DOC = (
+    "The observatory on the hill was built in 1902 by the astronomer Clara Weiss. Its great telescope, "
+    "restored in 1987, is still used by students on clear nights. The building has a library, a small "
+    "museum and an archive in the cellar. The archive door code is 58213; only the night curator knows it. "
+    "Tours run on Saturdays."
+)
+DOCS = [
+    "What is a postal code? A postal code is a series of letters or digits appended to an address.",
+    "The archive of the city library holds old maps, letters and photographs from the last century.",
+    NEEDLE_DOC,
+    "What is a door? A door is a hinged barrier that closes an opening in a wall.",
+    "Museum opening hours are from nine to five. What is the price of a ticket? It is eight euros.",
+]
+QUESTION = "What is the archive door code?"
+ANSWER = "58213"
+
+
+def bag_of_words(text: str, dim: int = 512) -> list[float]:
+    """A unit vector of hashed word counts: a real, weak, lexical retriever's embedding."""
+    v = [0.0] * dim
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        v[sum(map(ord, word)) * 7919 % dim] += 1
+    norm = math.sqrt(sum(x * x for x in v)) or 1.0
+    return [x / norm for x in v]
+
+
+async def ticks_during(awaitable: Awaitable[T], period: float = 0.005) -> tuple[T, int]:
+    """Await ``awaitable`` while a heartbeat task counts how often the loop let it run."""
+    ticks = 0
+    stop = asyncio.Event()
+
+    async def beat() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            await asyncio.sleep(period)
+
+    task = asyncio.create_task(beat())
+    try:
+        result = await awaitable
+    finally:
+        stop.set()
+        await task
+    return result, ticks
