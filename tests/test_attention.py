@@ -182,6 +182,22 @@ def test_prefill_beyond_the_window_equals_the_oracle(family, policy):
     assert (plain - expected).abs().max().item() > 1e-3  # the policy really changes the result here
 
 
+@pytest.mark.parametrize("policy", POLICIES)
+def test_many_blocks_equal_the_oracle(monkeypatch, policy):
+    """Real inputs span many band and query blocks (256 and 512 by default); shrink the blocks so
+    that the tiny model's 60 tokens cross several of each, including ragged last blocks."""
+    from entropy_retriever.attention.engine import TwoBranchEngine
+
+    monkeypatch.setattr(TwoBranchEngine.__init__, "__defaults__", (3, 7))
+    model = build("llama")
+    for x, mask in [(ids(1, 60), None), (ids(2, 50), torch.tensor([[0] * 9 + [1] * 41, [1] * 50]))]:
+        expected = oracle_logits(model, policy, x, mask)
+        with torch.no_grad(), extend_context(model, policy):
+            got = model(input_ids=x, attention_mask=mask, position_ids=_positions(mask)).logits
+        valid = slice(None) if mask is None else mask.bool()
+        assert (got - expected)[valid].abs().max().item() <= 1e-4
+
+
 @pytest.mark.parametrize("family", ["llama", "qwen3", "gemma3", "phi3"])
 @pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize("cache_kind", ["dynamic", "policy"])
