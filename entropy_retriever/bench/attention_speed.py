@@ -8,7 +8,6 @@ growth of the process's maximum resident set over its resident set before the ca
 
 from __future__ import annotations
 
-import json
 import statistics
 import subprocess
 import sys

@@ -159,6 +159,16 @@ class ChatEntropyRetriever(BaseChatModel):
     def _run(self, ids: list[int]):
         return self.lm.generate_ids(ids, self.max_tokens, max_time=self.timeout)
 
+    def _result(self, out, names: Optional[set], stop) -> ChatResult:
+        usage = {"input_tokens": out.prompt_tokens, "output_tokens": out.new_tokens,
+                 "total_tokens": out.prompt_tokens + out.new_tokens}
+        return ChatResult(generations=[ChatGeneration(message=self._message(out.text, names, stop, usage))])
+
+    def _whole_chunk(self, out, names: Optional[set], stop) -> ChatGenerationChunk:
+        """The whole output as one chunk: tool calls are only known once all of it is read."""
+        msg = self._message(out.text, names, stop, {})
+        return ChatGenerationChunk(message=AIMessageChunk(content=msg.content, tool_call_chunks=_chunks(msg)))
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -167,10 +177,7 @@ class ChatEntropyRetriever(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         ids, names = self._prompt(messages, kwargs)
-        out = self._run(ids)
-        usage = {"input_tokens": out.prompt_tokens, "output_tokens": out.new_tokens,
-                 "total_tokens": out.prompt_tokens + out.new_tokens}
-        return ChatResult(generations=[ChatGeneration(message=self._message(out.text, names, stop, usage))])
+        return self._result(self._run(ids), names, stop)
 
     async def _agenerate(
         self,
@@ -180,10 +187,7 @@ class ChatEntropyRetriever(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         ids, names = self._prompt(messages, kwargs)
-        out = await asyncio.to_thread(self._run, ids)
-        usage = {"input_tokens": out.prompt_tokens, "output_tokens": out.new_tokens,
-                 "total_tokens": out.prompt_tokens + out.new_tokens}
-        return ChatResult(generations=[ChatGeneration(message=self._message(out.text, names, stop, usage))])
+        return self._result(await asyncio.to_thread(self._run, ids), names, stop)
 
     def _stream(
         self,
@@ -193,10 +197,8 @@ class ChatEntropyRetriever(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         ids, names = self._prompt(messages, kwargs)
-        if names:  # tool calls are only known once the whole output is read
-            out = self._run(ids)
-            msg = self._message(out.text, names, stop, {})
-            yield ChatGenerationChunk(message=AIMessageChunk(content=msg.content, tool_call_chunks=_chunks(msg)))
+        if names:
+            yield self._whole_chunk(self._run(ids), names, stop)
             return
         yield from self._pieces(self.lm.stream_ids(ids, self.max_tokens, max_time=self.timeout), stop, run_manager)
 
@@ -225,9 +227,7 @@ class ChatEntropyRetriever(BaseChatModel):
 
         ids, names = self._prompt(messages, kwargs)
         if names:
-            out = await asyncio.to_thread(self._run, ids)
-            msg = self._message(out.text, names, stop, {})
-            yield ChatGenerationChunk(message=AIMessageChunk(content=msg.content, tool_call_chunks=_chunks(msg)))
+            yield self._whole_chunk(await asyncio.to_thread(self._run, ids), names, stop)
             return
         async for chunk in iterate_in_thread(
             lambda: self._pieces(self.lm.stream_ids(ids, self.max_tokens, max_time=self.timeout), stop, None)

@@ -49,17 +49,12 @@ class LongContextLLM(CustomLLM):
         model_name: Optional[str] = None,
         **kwargs: Any,
     ) -> None:
-        from entropy_retriever import InputError, LongContextLM
+        from entropy_retriever import LongContextLM
+        from entropy_retriever.models import model_and_tokenizer
 
         if lm is None:
-            if model is None:
-                if tokenizer is not None:
-                    raise InputError("a tokenizer was given without its model: pass both, or neither")
-                lm = LongContextLM.from_pretrained(policy=policy, max_new_tokens=max_new_tokens)
-            else:
-                if tokenizer is None:
-                    raise InputError("pass the model's tokenizer too: LongContextLLM(model, tokenizer)")
-                lm = LongContextLM(model, tokenizer, policy, max_new_tokens=max_new_tokens)
+            model, tokenizer = model_and_tokenizer(model, tokenizer, "LongContextLLM")
+            lm = LongContextLM(model, tokenizer, policy, max_new_tokens=max_new_tokens)
         name = model_name or getattr(lm.model.config, "name_or_path", "") or "embedded SmolLM2-135M-Instruct"
         super().__init__(model_name=name, max_new_tokens=max_new_tokens, **kwargs)
         self._lm = lm
