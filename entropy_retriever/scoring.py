@@ -233,17 +233,22 @@ class CertaintyScorer:
                 bar.close()
 
     def _score_window(self, window, question_ids, bar) -> Iterator[tuple[Segment | str, float]]:
+        values = self._window_values(window, question_ids, {self.metric_name: self.metric}, bar)
+        yield from zip((segment for segment, _ in window), values[self.metric_name])
+
+    def _window_values(self, window, question_ids, metrics: dict, bar=None) -> dict[str, list[float]]:
+        """Every metric's scores for one window of (segment, ids), in window order."""
         order = sorted(range(len(window)), key=lambda i: (len(window[i][1]), i))
-        scores: list[float] = [math.nan] * len(window)
+        values = {name: [math.nan] * len(window) for name in metrics}
         for batch in self._batches(order, window, len(question_ids)):
             rows = [window[i][1] for i in batch]
-            values = self.score_token_rows(rows, question_ids)
-            for i, value in zip(batch, values):
-                scores[i] = value
+            logprobs, targets = self._question_logprobs(rows, question_ids)
+            for name, fn in metrics.items():
+                for i, value in zip(batch, fn(logprobs, targets).tolist()):
+                    values[name][i] = value
             if bar is not None:
                 bar.update(sum(len(r) + len(question_ids) for r in rows))
-        for (segment, _), value in zip(window, scores):
-            yield segment, value
+        return values
 
     def _batches(self, order: list[int], window, question_len: int) -> Iterator[list[int]]:
         batch: list[int] = []
@@ -261,9 +266,40 @@ class CertaintyScorer:
         if batch:
             yield batch
 
-    @torch.inference_mode()
+    def score_metrics(
+        self, segments: Iterable[Segment | str], question: str, metrics: Iterable[str | MetricFn]
+    ) -> dict[str, list[float]]:
+        """Several metrics from one forward pass per batch: ``{metric name: scores in input order}``.
+
+        Costs the same as :meth:`score`; use it to compare metrics on the same segments.
+        """
+        resolved = dict(resolve_metric(m) for m in metrics)
+        if not resolved:
+            raise InputError("pass at least one metric to score_metrics")
+        question_ids = self.encode_question(question)
+        out: dict[str, list[float]] = {name: [] for name in resolved}
+        window: list = []
+
+        for segment in segments:
+            text = segment.text if isinstance(segment, Segment) else segment
+            window.append((segment, self.encode_segment(text, len(question_ids))))
+            if len(window) >= 16 * self.max_batch_size:
+                for name, values in self._window_values(window, question_ids, resolved).items():
+                    out[name].extend(values)
+                window = []
+        if window:
+            for name, values in self._window_values(window, question_ids, resolved).items():
+                out[name].extend(values)
+        return out
+
     def score_token_rows(self, rows: Sequence[list[int]], question_ids: list[int]) -> list[float]:
         """Score pre-tokenised segments (each without the question) against ``question_ids``."""
+        logprobs, targets = self._question_logprobs(rows, question_ids)
+        return self.metric(logprobs, targets).tolist()
+
+    @torch.inference_mode()
+    def _question_logprobs(self, rows: Sequence[list[int]], question_ids: list[int]):
+        """Log-probabilities at the question positions (B, Q + 1, V) and the question ids (B, Q)."""
         q = len(question_ids)
         full = [r + question_ids for r in rows]
         length = max(len(r) for r in full)
@@ -283,7 +319,7 @@ class CertaintyScorer:
         )
         logprobs = torch.log_softmax(out.logits.float(), dim=-1)  # (B, q + 1, V)
         targets = torch.tensor(question_ids, device=logprobs.device).expand(len(full), q)
-        return self.metric(logprobs, targets).tolist()
+        return logprobs, targets
 
     def _progress_bar(self, total: int | None):
         show = self.progress if self.progress is not None else sys.stderr.isatty()

@@ -22,7 +22,7 @@ __all__ = ["Document", "Segment", "Segmenter", "Context"]
 
 # Where a unit (the smallest piece we never cut inside unless forced) ends: after a blank
 # line, after a line break, or after sentence-final punctuation and its closing quotes.
-_BOUNDARY = re.compile(r"\n[ \t]*\n\s*|\n|[.!?;:。！？](?:[\"'”’)\]]*)[ \t]+")
+_BOUNDARY = re.compile(r"\n[ \t]*\n\s*|\n|[.!?。！？](?:[\"'”’)\]]*)[ \t]+")
 _READ_CHARS = 1 << 20  # characters read from a file at a time
 
 

@@ -47,6 +47,20 @@ def test_batched_left_padded_scores_equal_one_at_a_time(tiny, tokenizer, metric)
     assert batched == pytest.approx(expected, abs=1e-4)
 
 
+def test_score_metrics_equals_one_scorer_per_metric(tiny, tokenizer):
+    texts = [f"segment number {i} " * (1 + i % 5) for i in range(40)]  # > one window at max_batch_size=2
+    scorer = CertaintyScorer(tiny, tokenizer, batch_tokens=300, max_batch_size=2)
+    together = scorer.score_metrics(texts, "which?", ["entropy_last", "question_nll", entropy_mean])
+    assert set(together) == {"entropy_last", "question_nll", "entropy_mean"}
+    for metric, values in together.items():
+        alone = CertaintyScorer(tiny, tokenizer, metric=metric, batch_tokens=300, max_batch_size=2)
+        assert values == pytest.approx(alone.score(texts, "which?"), abs=1e-5)
+    with pytest.raises(InputError, match="at least one metric"):
+        scorer.score_metrics(texts, "which?", [])
+    with pytest.raises(InputError, match="unknown metric"):
+        scorer.score_metrics(texts, "which?", ["entropy_lsat"])
+
+
 def test_scores_are_deterministic_and_in_input_order(tiny, tokenizer):
     texts = [f"segment number {i} " * (1 + i % 5) for i in range(23)]
     scorer = CertaintyScorer(tiny, tokenizer, batch_tokens=300, max_batch_size=4)

@@ -6,6 +6,9 @@ Suites:
   scoring-speed   CertaintyScorer vs plain batched forward passes, and linear scaling
   attention-passkey  passkey read whole by the model: bare, SelfExtend, LM-Infinite
   attention-speed SelfExtend / LM-Infinite vs plain SDPA: prefill, decode, peak memory
+  passkey         landmark passkey, lengths x depths: bare, SelfExtend, LM-Infinite, XL3M reader
+  niah            needle in a haystack (single, pizza): a heatmap per method
+  evidence        evidence recall at equal token budgets: our metrics vs BM25, MiniLM, random, begin, end
 
 Every suite writes ``bench-results/<suite>.json`` (machine, versions, settings, raw trials)
 and prints a Markdown table.
@@ -27,6 +30,7 @@ import torch
 from ..models import load_model
 from ..reader import LongContextReader
 from ..scoring import CertaintyScorer
+from .methods import METHODS
 from .passkey import make_passkey, passkey_correct, spread_depths
 
 RESULTS = Path("bench-results")
@@ -50,6 +54,7 @@ def environment() -> dict:
 
 def save(suite: str, settings: dict, rows: list, table: str) -> None:
     RESULTS.mkdir(exist_ok=True)
+    settings = settings | {"command": "python -m entropy_retriever.bench " + " ".join(sys.argv[1:])}
     payload = {"suite": suite, "environment": environment(), "settings": settings, "rows": rows, "table": table}
     (RESULTS / f"{suite}.json").write_text(json.dumps(payload, indent=1))
     (RESULTS / f"{suite}.md").write_text(table + "\n")
@@ -190,6 +195,120 @@ def cmd_scoring_speed(args) -> None:
     save("scoring-speed", vars(args) | {"command": " ".join(sys.argv)}, [samples | {"tokens_N": n_half, "tokens_2N": n_full}], table)
 
 
+# -------------------------------------------------------------------- evidence recall
+def cmd_evidence(args) -> None:
+    from . import evidence as ev
+
+    root = ev.data_dir(args.data)
+    model, tokenizer = load_model(args.model)
+    examples = ev.load_examples(root, tokenizer, args.datasets, args.n, args.window_tokens, args.seed)
+    scorers = {t: CertaintyScorer(model, tokenizer, template=t, progress=False) for t in args.templates}
+    minilm = ev.MiniLM()
+    rows = []
+    for example in progress(examples, desc="evidence recall", unit="doc"):
+        segments = ev.segment_example(example, tokenizer, args.segment_tokens)
+        started = time.perf_counter()
+        rankings = ev.rankings_for(example, segments, scorers, minilm, args.seed)
+        seconds = time.perf_counter() - started
+        for method, ranking in rankings.items():
+            for budget in args.budgets:
+                kept = ev.keep_within_budget(ranking, segments, budget)
+                rows.append({"dataset": example.dataset, "id": example.id, "method": method, "budget": budget,
+                             "recall": ev.recall(example, segments, kept), "segments": len(segments),
+                             "tokens": sum(s.n_tokens for s in segments)})
+        print(json.dumps({"dataset": example.dataset, "id": example.id, "segments": len(segments),
+                          "seconds": round(seconds, 1)}), flush=True)
+    table, means = ev.summarise(rows, args.budgets, args.datasets)
+    ours = [(value, m) for (m, budget), value in means.items() if budget == args.budgets[-1] and m not in ev.BASELINES]
+    best_score, best = max(ours)
+    table += (f"\n\nBest of our metrics at budget {args.budgets[-1]}: **{best}** "
+              f"(mean recall over data sets {best_score:.2f}).")
+    save("evidence", vars(args) | {"command": " ".join(sys.argv), "data": str(root)}, rows, table)
+
+
+# ---------------------------------------------------------- passkey and needles, 4 methods
+def _settings(args):
+    from .methods import MethodSettings
+
+    return MethodSettings(args.group_size, args.window, args.n_local, args.n_global, args.max_new_tokens)
+
+
+def _grid_table(rows, methods, lengths, depths, labels, value) -> str:
+    lines = ["| method | " + " | ".join(f"{n / 1000:g}k" for n in lengths) + " | all |", "|---|" + "---|" * (len(lengths) + 1)]
+    for method in methods:
+        cells = []
+        for n in [*lengths, None]:
+            mine = [r for r in rows if r["method"] == method and (n is None or r["target"] == n)]
+            cells.append(value(mine) if mine else "-")
+        lines.append(f"| {labels[method]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def cmd_passkey(args) -> None:
+    """The landmark passkey, lengths x depths, for bare, SelfExtend, LM-Infinite and the XL3M reader."""
+    from .methods import open_method
+    from .passkey import QUESTION
+
+    model, tokenizer = load_model(args.model)
+    settings = _settings(args)
+    rows = []
+    for method in args.methods:
+        with open_method(model, tokenizer, method, settings) as reader:
+            cells = [(n, d) for n in args.lengths for d in args.depths]
+            for n_tokens, depth in progress(cells, desc=settings.label(method), unit="trial"):
+                sample = make_passkey(tokenizer, n_tokens, depth, seed=7 * n_tokens + round(1000 * depth))
+                started = time.perf_counter()
+                output = reader.raw(sample.prompt, sample.context, QUESTION)
+                rows.append({"method": method, "target": n_tokens, "tokens": sample.n_tokens, "depth": depth,
+                             "key": sample.key, "output": output, "correct": passkey_correct(output, sample.key),
+                             "seconds": round(time.perf_counter() - started, 2)})
+                print(json.dumps(rows[-1]), flush=True)
+    labels = {m: settings.label(m) for m in args.methods}
+    table = _grid_table(rows, args.methods, args.lengths, args.depths, labels,
+                        lambda mine: f"{sum(r['correct'] for r in mine)}/{len(mine)}")
+    table += f"\n\nCorrect / trials; depths {', '.join(f'{d:g}' for d in args.depths)} at each length."
+    save("passkey", vars(args) | {"labels": labels}, rows, table)
+
+
+def cmd_niah(args) -> None:
+    """Needle in a haystack heatmaps: one PNG per method and needle variant."""
+    from . import niah
+    from .evidence import data_dir
+    from .methods import open_method
+
+    root = data_dir(args.data)
+    model, tokenizer = load_model(args.model)
+    settings = _settings(args)
+    haystack = niah.Haystack(root, tokenizer)
+    rows, plots = [], []
+    for variant in args.variants:
+        needles = niah.load_needles(root, variant)
+        for method in args.methods:
+            with open_method(model, tokenizer, method, settings) as reader:
+                cells = [(n, d) for n in args.lengths for d in args.depths]
+                for n_tokens, depth in progress(cells, desc=f"{variant} {settings.label(method)}", unit="cell"):
+                    context = haystack.build(n_tokens, depth, needles)
+                    started = time.perf_counter()
+                    output = reader.ask(context, needles.question, niah.SYSTEM, niah.SUFFIX)
+                    rows.append({"variant": variant, "method": method, "target": n_tokens, "depth": depth,
+                                 "output": output, "score": niah.score(output, needles),
+                                 "seconds": round(time.perf_counter() - started, 2)})
+                    print(json.dumps(rows[-1]), flush=True)
+            mine = [r for r in rows if r["variant"] == variant and r["method"] == method]
+            path = RESULTS / f"niah-{variant}-{method}.png"
+            title = f"{settings.label(method)}, {variant} needle: mean {statistics.fmean(r['score'] for r in mine):.2f}"
+            niah.heatmap({(r["target"], r["depth"]): r["score"] for r in mine}, args.lengths, args.depths, title, path)
+            plots.append(path.name)
+    labels = {m: settings.label(m) for m in args.methods}
+    tables = []
+    for variant in args.variants:
+        mine = [r for r in rows if r["variant"] == variant]
+        tables.append(f"**{variant} needle** (mean score over depths {', '.join(f'{d:g}' for d in args.depths)})\n\n"
+                      + _grid_table(mine, args.methods, args.lengths, args.depths, labels,
+                                    lambda m: f"{statistics.fmean(r['score'] for r in m):.2f}"))
+    save("niah", vars(args) | {"labels": labels, "plots": plots, "data": str(root)}, rows, "\n\n".join(tables))
+
+
 def cmd_attention_passkey(args) -> None:
     """Landmark passkey read whole by the model: bare (truncated to its window), SelfExtend, LM-Infinite."""
     from ..attention import LMInfinite, SelfExtend, remove_policy
@@ -259,6 +378,36 @@ def main(argv=None) -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--model", default=None)
     p.set_defaults(run=cmd_scoring_speed)
+    p = sub.add_parser("evidence", help="evidence recall at equal token budgets: our metrics vs BM25, MiniLM, random, begin, end")
+    p.add_argument("--datasets", nargs="+", default=["loogle", "kv", "lines", "ruler"])
+    p.add_argument("--n", type=int, default=8, help="examples per data set")
+    p.add_argument("--budgets", type=int, nargs="+", default=[512, 1024], help="token budgets; the last one picks the default")
+    p.add_argument("--segment-tokens", type=int, default=256)
+    p.add_argument("--window-tokens", type=int, default=4000, help="LooGLE window around the evidence")
+    p.add_argument("--templates", nargs="+", default=["plain", "chat"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", default=None, help="evaluation data folder (default: $ENTROPY_RETRIEVER_DATA or ../shared/data)")
+    p.add_argument("--model", default=None)
+    p.set_defaults(run=cmd_evidence)
+    def method_options(p, lengths, depths):
+        p.add_argument("--lengths", type=int, nargs="+", default=lengths)
+        p.add_argument("--depths", type=float, nargs="+", default=depths)
+        p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+        p.add_argument("--group-size", type=int, default=4)
+        p.add_argument("--window", type=int, default=1024)
+        p.add_argument("--n-local", type=int, default=4096)
+        p.add_argument("--n-global", type=int, default=64)
+        p.add_argument("--max-new-tokens", type=int, default=32)
+        p.add_argument("--model", default=None)
+
+    p = sub.add_parser("passkey", help="landmark passkey, lengths x depths: bare, SelfExtend, LM-Infinite, XL3M reader")
+    method_options(p, [4000, 12000], [0.1, 0.5, 0.9])
+    p.set_defaults(run=cmd_passkey)
+    p = sub.add_parser("niah", help="needle in a haystack heatmaps (single and pizza) per method")
+    method_options(p, [3000, 12000], [0.1, 0.5, 0.9])
+    p.add_argument("--variants", nargs="+", default=["single", "pizza"], choices=["single", "pizza"])
+    p.add_argument("--data", default=None, help="evaluation data folder (default: $ENTROPY_RETRIEVER_DATA or ../shared/data)")
+    p.set_defaults(run=cmd_niah)
     p = sub.add_parser("attention-passkey", help="passkey read whole: bare, SelfExtend, LM-Infinite")
     p.add_argument("--lengths", type=int, nargs="+", default=[12000, 16000, 24000])
     p.add_argument("--trials", type=int, default=5)
