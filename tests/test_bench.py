@@ -1,0 +1,163 @@
+"""The benchmark harness: recall arithmetic, baselines, data loaders, haystacks, the README report,
+and whole suites run end to end on a tiny random model (mechanics, not quality)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from entropy_retriever.bench import evidence as ev
+from entropy_retriever.bench import niah
+from entropy_retriever.bench.__main__ import main as bench_main
+from entropy_retriever.bench.report import BEGIN, END, SUITES, rewrite_readme
+from entropy_retriever.errors import InputError
+from entropy_retriever.segments import Segment
+
+from .conftest import tiny_llama
+
+
+def _data_or_skip() -> Path:
+    try:
+        return ev.data_dir()
+    except InputError:
+        pytest.skip("the evaluation data (../shared/data) is not next to this checkout")
+
+
+def segs(*lengths):
+    out, start = [], 0
+    for i, n in enumerate(lengths):
+        out.append(Segment(i, "", start, start + 10, "x" * 10, n))
+        start += 10
+    return out
+
+
+def test_budget_keeps_ranked_segments_that_fit_and_skips_the_rest():
+    segments = segs(100, 300, 100, 50)
+    assert ev.keep_within_budget([1, 0, 2, 3], segments, 400) == [1, 0]
+    assert ev.keep_within_budget([1, 0, 2, 3], segments, 260) == [0, 2, 3]  # 1 does not fit; later ones do
+    assert ev.keep_within_budget([0], segments, 99) == []
+
+
+def test_recall_counts_evidence_characters_inside_kept_segments():
+    segments = segs(1, 1, 1, 1)  # chars [0,10) [10,20) [20,30) [30,40)
+    example = ev.Example("t", "0", "x" * 40, "q", ((5, 15), (32, 36)))  # 10 + 4 evidence chars
+    assert ev.recall(example, segments, [0]) == pytest.approx(5 / 14)
+    assert ev.recall(example, segments, [0, 1]) == pytest.approx(10 / 14)
+    assert ev.recall(example, segments, [0, 1, 3]) == pytest.approx(1.0)
+    assert ev.recall(example, segments, [2]) == 0.0
+
+
+def test_fusion_and_bootstrap():
+    assert ev.fuse([0, 1, 2], [2, 0, 1]) == [0, 2, 1]  # position sums 1, 3, 2 -> ties keep order
+    assert ev.rank_by_score([0.5, 0.1, 0.5]) == [1, 0, 2]
+    lo, hi = ev.bootstrap_ci([1.0] * 5)
+    assert lo == hi == 1.0
+    values = [0.0, 1.0] * 10
+    lo, hi = ev.bootstrap_ci(values)
+    assert lo < 0.5 < hi and 0.2 < lo and hi < 0.8
+
+
+def test_bm25_and_minilm_put_the_relevant_segment_first():
+    texts = ["The stock market fell sharply on Monday.", "Dogs bark at strangers and guard the house.",
+             "Rain is expected over the weekend in the north."]
+    segments = [Segment(i, "", 0, len(t), t, 10) for i, t in enumerate(texts)]
+    assert ev.bm25_rank(segments, "Why do dogs bark?")[0] == 1
+    assert ev.MiniLM().rank(segments, "Which animal protects a home?")[0] == 1
+
+
+def test_loaders_find_every_evidence_span_in_its_context(tokenizer):
+    root = _data_or_skip()
+    examples = ev.load_examples(root, tokenizer, ev.DATASETS, 3, 1500, seed=1)
+    assert [e.dataset for e in examples] == [d for d in ev.DATASETS for _ in range(3)]
+    for e in examples:
+        assert e.evidence and all(0 <= a < b <= len(e.context) for a, b in e.evidence)
+        assert e.question.strip()
+    kv = [e for e in examples if e.dataset == "kv"]
+    assert all(e.context[a:b].count('": "') == 1 for e in kv for a, b in e.evidence)  # one whole record
+    loogle = [e for e in examples if e.dataset == "loogle"]
+    assert all(len(tokenizer(e.context)["input_ids"]) <= 1502 for e in loogle)
+    with pytest.raises(InputError, match="unknown data set"):
+        ev.load_examples(root, tokenizer, ["nope"], 1, 1500, seed=1)
+
+
+def test_haystack_places_needles_in_order_at_their_depth(tokenizer):
+    root = _data_or_skip()
+    hay = niah.Haystack(root, tokenizer)
+    pizza = niah.load_needles(root, "pizza")
+    context = hay.build(2000, 0.25, pizza)
+    n = len(tokenizer(context, add_special_tokens=False)["input_ids"])
+    assert 2000 - niah.BUFFER - 5 <= n <= 2000 - niah.BUFFER + 5
+    at = [context.index(needle) for needle in pizza.needles]
+    assert at == sorted(at) and 0.15 < at[0] / len(context) < 0.26
+    assert context[at[0] - 1] == "."  # moved back to a sentence end
+    single = niah.load_needles(root, "single")
+    assert hay.build(1000, 0.0, single).startswith(single.needles[0])
+    assert niah.score("Eat a Sandwich in dolores park.", single) == 1.0
+    assert niah.score("Figs and more figs.", pizza) == pytest.approx(1 / 3)
+
+
+def _payload(suite, **settings):
+    env = {"date": "d", "cpu_count": 2, "torch": "t", "transformers": "x"}
+    return {"suite": suite, "environment": env, "settings": {"command": f"cmd {suite}", **settings},
+            "rows": [], "table": f"| table of {suite} |"}
+
+
+def test_report_rewrites_only_the_marked_section(tmp_path):
+    results, readme = tmp_path / "bench-results", tmp_path / "README.md"
+    results.mkdir()
+    for suite in SUITES:
+        (results / f"{suite}.json").write_text(json.dumps(_payload(suite, plots=["p.png"] if suite == "niah" else [])))
+    (results / "p.png").write_bytes(b"png")
+    readme.write_text(f"# Title\nbefore\n{BEGIN}\nold numbers\n{END}\nafter\n")
+    rewrite_readme(readme, results, tmp_path / "docs" / "results")
+    text = readme.read_text()
+    assert text.startswith("# Title\nbefore\n") and text.endswith(f"{END}\nafter\n") and "old numbers" not in text
+    assert all(f"`cmd {s}`" in text and f"| table of {s} |" in text for s in SUITES)
+    assert "![p.png](docs/results/p.png)" in text and (tmp_path / "docs" / "results" / "p.png").read_bytes() == b"png"
+    readme.write_text("no markers\n")
+    with pytest.raises(ValueError, match="bench:begin"):
+        rewrite_readme(readme, results, tmp_path / "docs")
+    (results / "evidence.json").unlink()
+    readme.write_text(f"{BEGIN}\n{END}\n")
+    with pytest.raises(FileNotFoundError, match="evidence"):
+        rewrite_readme(readme, results, tmp_path / "docs")
+    assert readme.read_text() == f"{BEGIN}\n{END}\n"  # nothing lost on error
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory, tokenizer):
+    """A tiny random Llama with a 2,048-token window, saved where load_model reads local paths."""
+    path = tmp_path_factory.mktemp("tiny-model")
+    tiny_llama(vocab_size=len(tokenizer), window=2048).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, tmp_path, monkeypatch):
+    root = _data_or_skip()
+    monkeypatch.chdir(tmp_path)
+    model = ["--model", str(tiny_dir)]
+    small = ["--group-size", "2", "--window", "256", "--n-local", "512", "--n-global", "4", "--max-new-tokens", "3"]
+    bench_main(["passkey", "--lengths", "600", "2600", "--depths", "0.5", *small, *model])
+    bench_main(["niah", "--lengths", "2600", "--depths", "0.2", "0.8", "--variants", "single", *small, *model,
+                "--data", str(root)])
+    bench_main(["evidence", "--n", "1", "--datasets", "kv", "ruler", "--templates", "plain", "--budgets", "256", "512",
+                *model, "--data", str(root)])
+    passkey = json.loads(Path("bench-results/passkey.json").read_text())
+    assert {(r["method"], r["target"]) for r in passkey["rows"]} == {
+        (m, n) for m in ("bare", "selfextend", "lminfinite", "xl3m") for n in (600, 2600)}
+    assert passkey["rows"][1]["tokens"] > 2048  # the bare model had to truncate this one
+    hay = json.loads(Path("bench-results/niah.json").read_text())
+    assert len(hay["rows"]) == 4 * 2 and all(0 <= r["score"] <= 1 for r in hay["rows"])
+    assert sorted(os.listdir("bench-results")) == sorted(
+        ["passkey.json", "passkey.md", "niah.json", "niah.md", "evidence.json", "evidence.md"]
+        + [f"niah-single-{m}.png" for m in ("bare", "selfextend", "lminfinite", "xl3m")])
+    recall = json.loads(Path("bench-results/evidence.json").read_text())
+    methods = {r["method"] for r in recall["rows"]}
+    assert methods == {f"{m} (plain)" for m in (*ev.METRICS, "question_nll+entropy_last")} | set(ev.BASELINES)
+    assert len(recall["rows"]) == len(methods) * 2 * 2  # methods x examples x budgets
+    assert all(0.0 <= r["recall"] <= 1.0 for r in recall["rows"])
+    assert "Best of our metrics" in recall["table"]
