@@ -33,7 +33,7 @@ test: $(STAMP)
 # $$ENTROPY_RETRIEVER_DATA) for the evidence and needle suites.
 BENCH := $(PY) -m entropy_retriever.bench
 bench: $(STAMP)
-	$(BENCH) evidence --n 6
+	$(BENCH) evidence --n 8
 	$(BENCH) passkey --lengths 4000 12000 --depths 0.1 0.5 0.9
 	$(BENCH) niah --lengths 3000 12000 --depths 0.1 0.5 0.9
 	$(BENCH) scoring-speed --repeats 2
