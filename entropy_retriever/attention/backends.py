@@ -1,7 +1,8 @@
 """Partial attention with its log-sum-exp, per device.
 
 ``attend(q, k, v, scale, mask=None, causal=False) -> (out, lse)``
-  q: (B, H, Lq, D), k and v: (B, H, Lk, D) (heads already expanded for GQA);
+  q: (B, H, Lq, D), k and v: (B, H, Lk, D), the same head count (the engine passes the query
+  heads of one grouped-query slot at a time, so keys are never expanded);
   mask: bool, True = attend, broadcastable to (B, 1, Lq, Lk); causal: top-left aligned;
   out: (B, H, Lq, D) float32; lse: (B, H, Lq) float32, -inf where a row attends nothing
   (such a row's ``out`` is 0).

@@ -42,14 +42,6 @@ def rotate(x: torch.Tensor, shift: torch.Tensor, inv_freq: torch.Tensor) -> torc
     return torch.cat(parts, dim=-1).to(x.dtype)
 
 
-def expand_heads(x: torch.Tensor, groups: int) -> torch.Tensor:
-    """(B, Hkv, L, D) -> (B, Hkv * groups, L, D): grouped-query heads, each key head serving ``groups``."""
-    if groups == 1:
-        return x
-    b, h, length, d = x.shape
-    return x[:, :, None].expand(b, h, groups, length, d).reshape(b, h * groups, length, d)
-
-
 def merge(out_a, lse_a, out_b, lse_b):
     """Join two partial attentions over disjoint keys: (B, H, L, D), (B, H, L) each.
 
@@ -63,9 +55,9 @@ def merge(out_a, lse_a, out_b, lse_b):
 class TwoBranchEngine:
     """Computes a policy's attention with a given partial-attention backend.
 
-    Keys and values come with their own (grouped-query) head count; they are rotated first
-    and expanded to the query heads only at the kernel call, so a far-branch rotation
-    touches ``Hkv`` heads, not ``H``.
+    Keys and values keep their own (grouped-query) head count throughout: a far-branch
+    rotation touches ``Hkv`` heads, not ``H``, and the kernel calls never copy them per
+    query head (see ``attend``).
     """
 
     def __init__(self, policy, attend: Attend, band_block: int = 256, query_block: int = 512) -> None:
@@ -87,7 +79,17 @@ class TwoBranchEngine:
             tiled = None if mask is None else mask.repeat(groups, 1)
             out, lse = self.kernel(folded, k, v, scale, mask=tiled)
             return out.reshape(b, h, lq, -1), lse.reshape(b, h, lq)
-        return self.kernel(q, expand_heads(k, groups), expand_heads(v, groups), scale, mask=mask, causal=causal)
+        # Causal or per-row masks: one call per query head of each group (heads g, g + groups,
+        # ... share key heads 0, 1, ...), so keys and values are never expanded or copied.
+        out = lse = None
+        for g in range(groups):
+            mask_g = mask[:, g::groups] if mask is not None and mask.dim() == 4 and mask.shape[1] == h else mask
+            o, l = self.kernel(q[:, g::groups], k, v, scale, mask=mask_g, causal=causal)
+            if out is None:
+                out = torch.empty((b, h, lq, o.shape[-1]), dtype=o.dtype, device=o.device)
+                lse = torch.empty((b, h, lq), dtype=l.dtype, device=l.device)
+            out[:, g::groups], lse[:, g::groups] = o, l
+        return out, lse
 
     # ----------------------------------------------------------------- entry point
     def __call__(
@@ -142,8 +144,9 @@ class TwoBranchEngine:
                 self.policy.far, inv_freq, rotate_far=True,
             )
             shift = 0
-        merged, _ = merge(out[:, :, shift:], lse[:, :, shift:], far_out, far_lse)
-        out[:, :, shift:] = merged
+        # merge() in place: the joint log-sum-exp is not needed after a prefill
+        weight = torch.sigmoid(far_lse - lse[:, :, shift:]).nan_to_num_(0.0)
+        out[:, :, shift:].lerp_(far_out.to(out.dtype), weight.unsqueeze(-1))
         return out
 
     def _near_band(self, q, k, v, scale):
