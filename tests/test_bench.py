@@ -146,6 +146,11 @@ def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, tmp_path, monkeypatch):
                 "--data", str(root)])
     bench_main(["evidence", "--n", "1", "--datasets", "kv", "ruler", "--templates", "plain", "--budgets", "256", "512",
                 *model, "--data", str(root)])
+    bench_main(["lminfinite-cache", "--short", "300", "--long", "1500", "--generate", "5", "--n-local", "256",
+                "--n-global", "4", *model])
+    lmi = json.loads(Path("bench-results/lminfinite-cache.json").read_text())["rows"]
+    assert [(r["prefill"], r["generated"]) for r in lmi] == [(300, 0), (1500, 5)]
+    assert lmi[0]["cache_bytes"] == lmi[1]["cache_bytes"] < lmi[1]["full_cache_bytes"] / 4
     passkey = json.loads(Path("bench-results/passkey.json").read_text())
     assert {(r["method"], r["target"]) for r in passkey["rows"]} == {
         (m, n) for m in ("bare", "selfextend", "lminfinite", "xl3m") for n in (600, 2600)}
@@ -153,7 +158,8 @@ def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, tmp_path, monkeypatch):
     hay = json.loads(Path("bench-results/niah.json").read_text())
     assert len(hay["rows"]) == 4 * 2 and all(0 <= r["score"] <= 1 for r in hay["rows"])
     assert sorted(os.listdir("bench-results")) == sorted(
-        ["passkey.json", "passkey.md", "niah.json", "niah.md", "evidence.json", "evidence.md"]
+        ["passkey.json", "passkey.md", "niah.json", "niah.md", "evidence.json", "evidence.md",
+         "lminfinite-cache.json", "lminfinite-cache.md"]
         + [f"niah-single-{m}.png" for m in ("bare", "selfextend", "lminfinite", "xl3m")])
     recall = json.loads(Path("bench-results/evidence.json").read_text())
     methods = {r["method"] for r in recall["rows"]}

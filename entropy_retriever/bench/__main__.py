@@ -9,6 +9,7 @@ Suites:
   passkey         landmark passkey, lengths x depths: bare, SelfExtend, LM-Infinite, XL3M reader
   niah            needle in a haystack (single, pizza): a heatmap per method
   evidence        evidence recall at equal token budgets: our metrics vs BM25, MiniLM, random, begin, end
+  lminfinite-cache  LM-Infinite's cache bytes on the real model, short run vs long run
   report          rewrite the README's results section from bench-results/ (make bench ends with it)
 
 Every suite writes ``bench-results/<suite>.json`` (machine, versions, settings, raw trials)
@@ -353,6 +354,41 @@ def cmd_attention_passkey(args) -> None:
     save("attention-passkey", vars(args) | {"command": " ".join(sys.argv)}, rows, "\n".join(lines))
 
 
+def cmd_lminfinite_cache(args) -> None:
+    """LM-Infinite's bounded cache on the real model: bytes after a short and after a long run."""
+    from ..attention import LMInfinite, extend_context
+
+    model, tokenizer = load_model(args.model)
+    policy = LMInfinite(args.n_local, args.n_global)
+    rows = []
+    with extend_context(model, policy):
+        for prefill, generate in ((args.short, 0), (args.long, args.generate)):
+            sample = make_passkey(tokenizer, prefill + 200, 0.5, seed=prefill)
+            ids = tokenizer(sample.prompt)["input_ids"][-prefill:]
+            cache = policy.make_cache(model)
+            started = time.perf_counter()
+            with torch.inference_mode():  # max_new_tokens = generate + 1: the last new token is not fed back
+                out = model.generate(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                                     past_key_values=cache, max_new_tokens=generate + 1, min_new_tokens=generate + 1,
+                                     do_sample=False, pad_token_id=tokenizer.pad_token_id)
+            config = model.config
+            full = (2 * config.num_hidden_layers * config.num_key_value_heads
+                    * (config.hidden_size // config.num_attention_heads) * (prefill + generate) * model.dtype.itemsize)
+            rows.append({"prefill": prefill, "generated": int(out.shape[1] - len(ids)) - 1, "seen": cache.get_seq_length(),
+                         "cache_bytes": cache.stored_bytes(), "full_cache_bytes": full,
+                         "seconds": round(time.perf_counter() - started, 1)})
+            print(json.dumps(rows[-1]), flush=True)
+    a, b = rows
+    table = "\n".join([
+        "| run | tokens through the cache | LambdaCache bytes | a full cache would hold |", "|---|---|---|---|",
+        *(f"| prefill {r['prefill']:,}, generate {r['generated']} | {r['prefill'] + r['generated']:,} "
+          f"| {r['cache_bytes']:,} | {r['full_cache_bytes']:,} |" for r in rows),
+        "", f"Same bytes after both runs: **{a['cache_bytes'] == b['cache_bytes']}** "
+        f"({policy}, {model.dtype}; the full-cache column is computed from the config).",
+    ])
+    save("lminfinite-cache", vars(args), rows, table)
+
+
 def cmd_attention_speed(args) -> None:
     from .attention_speed import run
 
@@ -434,6 +470,14 @@ def main(argv=None) -> None:
     p.add_argument("--shape", default="smollm2", choices=["smollm2", "llama2-7b"])
     p.add_argument("--repeats", type=int, default=3)
     p.set_defaults(run=cmd_attention_speed)
+    p = sub.add_parser("lminfinite-cache", help="LM-Infinite's bounded cache on the real model: 4k vs 32k + 32 generated")
+    p.add_argument("--short", type=int, default=4096)
+    p.add_argument("--long", type=int, default=32768)
+    p.add_argument("--generate", type=int, default=32)
+    p.add_argument("--n-local", type=int, default=4096)
+    p.add_argument("--n-global", type=int, default=64)
+    p.add_argument("--model", default=None)
+    p.set_defaults(run=cmd_lminfinite_cache)
     p = sub.add_parser("report", help="rewrite the README's results section from bench-results/")
     p.add_argument("--readme", default="README.md")
     p.set_defaults(run=cmd_report)
