@@ -9,7 +9,7 @@ from typing import Callable
 from .errors import InputError
 from .llm import LongContextLM
 from .models import model_and_tokenizer, model_lock
-from .scoring import CertaintyScorer, MetricFn, PromptTemplate
+from .scoring import DEFAULT_METRIC, CertaintyScorer, MetricFn, PromptTemplate
 from .segments import Context, Segmenter
 from .selection import KeyContext, Selection, select_key_context, token_counter
 
@@ -53,7 +53,7 @@ class LongContextReader:
         tokenizer=None,
         *,
         answer_lm: LongContextLM | None = None,
-        metric: str | MetricFn = "question_nll",
+        metric: str | MetricFn = DEFAULT_METRIC,
         template: str | PromptTemplate = "plain",
         segment_tokens: int = DEFAULT_SEGMENT_TOKENS,
         overlap_tokens: int = 0,

@@ -14,7 +14,7 @@ from typing import Callable, Sequence, Union
 
 from .errors import InputError
 from .models import model_and_tokenizer, model_lock
-from .scoring import CertaintyScorer, MetricFn, PromptTemplate
+from .scoring import DEFAULT_METRIC, CertaintyScorer, MetricFn, PromptTemplate
 from .segments import Segment
 from .selection import Selection, token_counter
 
@@ -55,7 +55,7 @@ class CertaintyReranker:
         *,
         top_n: int | None = None,
         token_budget: int | None = None,
-        metric: Union[str, MetricFn] = "question_nll",
+        metric: Union[str, MetricFn] = DEFAULT_METRIC,
         template: Union[str, PromptTemplate] = "plain",
         budget_tokenizer=None,
         batch_tokens: int = 4096,

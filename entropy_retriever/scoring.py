@@ -35,6 +35,8 @@ __all__ = [
 # question token ids (B, Q). It returns (B,) scores, lower = more relevant.
 MetricFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 METRICS: dict[str, MetricFn] = {}
+# Chosen by the evidence-recall benchmark (README, "How the defaults were chosen").
+DEFAULT_METRIC = "question_nll"
 
 
 def register_metric(name: str) -> Callable[[MetricFn], MetricFn]:
@@ -147,7 +149,7 @@ def model_window(model) -> int | None:
 class CertaintyScorer:
     """Score segments by the model's certainty at a question (lower = more relevant).
 
-    >>> scorer = CertaintyScorer(model, tokenizer, metric="entropy_last")
+    >>> scorer = CertaintyScorer(model, tokenizer)            # metric="question_nll"
     >>> scores = scorer.score(segments, "What is the pass key?")
     """
 
@@ -156,7 +158,7 @@ class CertaintyScorer:
         model,
         tokenizer,
         *,
-        metric: str | MetricFn = "entropy_last",
+        metric: str | MetricFn = DEFAULT_METRIC,
         template: str | PromptTemplate = "plain",
         batch_tokens: int = 4096,
         max_batch_size: int = 16,
