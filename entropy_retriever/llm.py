@@ -133,11 +133,22 @@ class LongContextLM:
         return self.generate_ids(self.chat_prompt(messages, tools), max_new_tokens)
 
     def stream_ids(self, ids: list[int], max_new_tokens: int | None = None, *, max_time: float | None = None) -> Iterator[str]:
-        """Yield text pieces as they are generated (generation runs in a worker thread)."""
-        from transformers import TextIteratorStreamer
+        """Yield text pieces as they are generated (generation runs in a worker thread).
+
+        Closing the iterator early (``break``, ``close()``, garbage collection) stops the
+        generation at its next token instead of letting it run to ``max_new_tokens``.
+        """
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         kwargs = self._generate_kwargs(ids, max_new_tokens, streamer, max_time=max_time)
+        stop = threading.Event()
+
+        class _StopWhenClosed(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool, device=input_ids.device)
+
+        kwargs["stopping_criteria"] = StoppingCriteriaList([_StopWhenClosed()])
         failure: list[BaseException] = []
 
         def work() -> None:
@@ -150,10 +161,13 @@ class LongContextLM:
 
         worker = threading.Thread(target=work, daemon=True)
         worker.start()
-        for piece in streamer:
-            if piece:
-                yield piece
-        worker.join()
+        try:
+            for piece in streamer:
+                if piece:
+                    yield piece
+        finally:
+            stop.set()  # a no-op when generation has ended; otherwise it ends at the next token
+            worker.join()
         if failure:
             raise failure[0]
 

@@ -65,3 +65,50 @@ def test_reader_reads_a_key_context_beyond_the_window_with_selfextend(tiny_lm, t
     strict = LongContextReader(tiny_lm, tokenizer, token_budget=900, segment_tokens=128, extend=None, progress=False)
     with pytest.raises(ContextTooLongError, match="SelfExtend"):
         strict.answer(text, "What is sentence 7 about?")
+
+
+def _count_forwards(model):
+    calls = []
+    handle = model.register_forward_hook(lambda *_: calls.append(1))
+    return calls, handle
+
+
+def test_closing_a_stream_early_stops_generation(tokenizer):
+    model = tiny_llama(vocab_size=len(tokenizer), window=4096)
+    lm = LongContextLM(model, tokenizer, max_new_tokens=3000)
+    calls, handle = _count_forwards(model)
+    try:
+        stream = lm.stream("The quick brown fox")
+        pieces = [next(stream), next(stream)]
+        stream.close()  # returns once the worker has stopped
+        stopped_at = len(calls)
+        assert pieces and stopped_at < 100  # not the 3,000 steps asked for
+        assert len(calls) == stopped_at  # nothing runs after close()
+    finally:
+        handle.remove()
+
+
+async def test_breaking_out_of_an_async_stream_stops_generation(tokenizer):
+    import asyncio
+
+    from entropy_retriever.aio import iterate_in_thread
+
+    model = tiny_llama(vocab_size=len(tokenizer), window=4096)
+    lm = LongContextLM(model, tokenizer, max_new_tokens=3000)
+    calls, handle = _count_forwards(model)
+    try:
+        pieces = []
+        stream = iterate_in_thread(lambda: lm.stream("The quick brown fox"))
+        async for piece in stream:
+            pieces.append(piece)
+            if len(pieces) == 2:
+                break
+        await stream.aclose()
+        for _ in range(200):  # the worker notices at its next piece, then closes the stream
+            before = len(calls)
+            await asyncio.sleep(0.05)
+            if len(calls) == before:
+                break
+        assert len(calls) < 200  # stopped long before the 3,000 steps asked for
+    finally:
+        handle.remove()
