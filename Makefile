@@ -28,7 +28,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -ra
 
-# CPU-sized runs of every benchmark suite (about 45 min on 2 cores), then the README's
+# CPU-sized runs of every benchmark suite (51 min on 2 cores from a fresh clone), then the README's
 # results section is rewritten from bench-results/*.json. Reads ../shared/data (or
 # $$ENTROPY_RETRIEVER_DATA) for the evidence and needle suites.
 BENCH := $(PY) -m entropy_retriever.bench
@@ -37,7 +37,7 @@ bench: $(STAMP)
 	$(BENCH) passkey --lengths 4000 12000 --depths 0.1 0.5 0.9
 	$(BENCH) niah --lengths 3000 12000 --depths 0.1 0.5 0.9
 	$(BENCH) scoring-speed --repeats 2
-	$(BENCH) attention-speed --repeats 2
+	$(BENCH) attention-speed
 	$(BENCH) report
 
 clean:
