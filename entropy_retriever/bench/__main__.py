@@ -325,6 +325,9 @@ def cmd_attention_passkey(args) -> None:
         f"SelfExtend({args.group_size}, {args.window})": SelfExtend(args.group_size, args.window),
         f"LMInfinite({args.n_local}, {args.n_global})": LMInfinite(args.n_local, args.n_global),
     }
+    keep = {"bare": "bare (truncated)", "selfextend": f"SelfExtend({args.group_size}, {args.window})",
+            "lminfinite": f"LMInfinite({args.n_local}, {args.n_global})"}
+    methods = {name: policy for name, policy in methods.items() if name in {keep[m] for m in args.methods}}
     rows = []
     for n_tokens in args.lengths:
         for name, policy in methods.items():
@@ -464,6 +467,7 @@ def main(argv=None) -> None:
     p.add_argument("--group-size", type=int, default=4)
     p.add_argument("--window", type=int, default=1024)
     p.add_argument("--n-local", type=int, default=4096, help="SmolLM2 reads 4k reliably, not 6k-8k: see README")
+    p.add_argument("--methods", nargs="+", default=["bare", "selfextend", "lminfinite"], choices=["bare", "selfextend", "lminfinite"])
     p.add_argument("--n-global", type=int, default=64)
     p.add_argument("--model", default=None)
     p.set_defaults(run=cmd_attention_passkey)
