@@ -219,20 +219,25 @@ class CertaintyScorer:
         order of the input fixes the batches, so the same input gives the same scores.
         """
         question_ids = self.encode_question(question)
-        window: list[tuple[Segment | str, list[int]]] = []
         bar = self._progress_bar(total)
         try:
-            for segment in segments:
-                text = segment.text if isinstance(segment, Segment) else segment
-                window.append((segment, self.encode_segment(text, len(question_ids))))
-                if len(window) >= 16 * self.max_batch_size:
-                    yield from self._score_window(window, question_ids, bar)
-                    window = []
-            if window:
+            for window in self._windows(segments, len(question_ids)):
                 yield from self._score_window(window, question_ids, bar)
         finally:
             if bar is not None:
                 bar.close()
+
+    def _windows(self, segments: Iterable[Segment | str], question_len: int) -> Iterator[list]:
+        """The input, encoded, in windows of ``(segment, ids)`` of up to 16 batches each."""
+        window: list[tuple[Segment | str, list[int]]] = []
+        for segment in segments:
+            text = segment.text if isinstance(segment, Segment) else segment
+            window.append((segment, self.encode_segment(text, question_len)))
+            if len(window) >= 16 * self.max_batch_size:
+                yield window
+                window = []
+        if window:
+            yield window
 
     def _score_window(self, window, question_ids, bar) -> Iterator[tuple[Segment | str, float]]:
         values = self._window_values(window, question_ids, {self.metric_name: self.metric}, bar)
@@ -280,16 +285,7 @@ class CertaintyScorer:
             raise InputError("pass at least one metric to score_metrics")
         question_ids = self.encode_question(question)
         out: dict[str, list[float]] = {name: [] for name in resolved}
-        window: list = []
-
-        for segment in segments:
-            text = segment.text if isinstance(segment, Segment) else segment
-            window.append((segment, self.encode_segment(text, len(question_ids))))
-            if len(window) >= 16 * self.max_batch_size:
-                for name, values in self._window_values(window, question_ids, resolved).items():
-                    out[name].extend(values)
-                window = []
-        if window:
+        for window in self._windows(segments, len(question_ids)):
             for name, values in self._window_values(window, question_ids, resolved).items():
                 out[name].extend(values)
         return out

@@ -321,13 +321,11 @@ def cmd_attention_passkey(args) -> None:
     model, tokenizer = load_model(args.model)
     window = model.config.max_position_embeddings
     methods = {
-        "bare (truncated)": None,
-        f"SelfExtend({args.group_size}, {args.window})": SelfExtend(args.group_size, args.window),
-        f"LMInfinite({args.n_local}, {args.n_global})": LMInfinite(args.n_local, args.n_global),
+        "bare": ("bare (truncated)", None),
+        "selfextend": (f"SelfExtend({args.group_size}, {args.window})", SelfExtend(args.group_size, args.window)),
+        "lminfinite": (f"LMInfinite({args.n_local}, {args.n_global})", LMInfinite(args.n_local, args.n_global)),
     }
-    keep = {"bare": "bare (truncated)", "selfextend": f"SelfExtend({args.group_size}, {args.window})",
-            "lminfinite": f"LMInfinite({args.n_local}, {args.n_global})"}
-    methods = {name: policy for name, policy in methods.items() if name in {keep[m] for m in args.methods}}
+    methods = dict(labelled for key, labelled in methods.items() if key in args.methods)  # label -> policy
     rows = []
     for n_tokens in args.lengths:
         for name, policy in methods.items():

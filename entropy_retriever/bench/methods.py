@@ -47,18 +47,18 @@ class _Reader:
         self.reader = (LongContextReader(model, tokenizer, max_new_tokens=self.new, progress=False)
                        if method == "xl3m" else None)
 
-    def _fit(self, ids: list[int], keep_head: int) -> list[int]:
-        """The bare model keeps the first ``keep_head`` tokens and the newest ones that fit."""
+    def _fit(self, ids: list[int]) -> list[int]:
+        """The bare model keeps the first token (BOS) and the newest ones that fit."""
         room = self.window - self.new - 1
         if self.method != "bare" or len(ids) <= room:
             return ids
-        return ids[:keep_head] + ids[-(room - keep_head):]
+        return ids[:1] + ids[-(room - 1):]
 
     def raw(self, prompt: str, context: str, question: str) -> str:
         if self.reader is not None:
             return self.reader.answer(context, question).text
         ids = self.tokenizer(prompt)["input_ids"]
-        return self.lm.generate_ids(self._fit(ids, 1), self.new).text
+        return self.lm.generate_ids(self._fit(ids), self.new).text
 
     def ask(self, context: str, question: str, system: str, suffix: str = "") -> str:
         if self.reader is not None:
