@@ -28,12 +28,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -ra
 
-# CPU-sized runs of every benchmark suite (51 min on 2 cores from a fresh clone), then the README's
-# results section is rewritten from bench-results/*.json. Reads ../shared/data (or
-# $$ENTROPY_RETRIEVER_DATA) for the evidence and needle suites.
+# CPU-sized runs of every benchmark suite, then the README's results section is rewritten from
+# bench-results/*.json. Reads ../shared/data (or $$ENTROPY_RETRIEVER_DATA) for the evidence,
+# reranking and needle suites. The README's evidence table is a larger run of the same suite.
 BENCH := $(PY) -m entropy_retriever.bench
 bench: $(STAMP)
-	$(BENCH) evidence --n 8
+	$(BENCH) evidence --n 4 lowoverlap=26 lowoverlap_control=13 loogle_long=9
+	$(BENCH) rerank --n 4 lowoverlap=13
 	$(BENCH) passkey --lengths 4000 12000 --depths 0.1 0.5 0.9
 	$(BENCH) niah --lengths 3000 12000 --depths 0.1 0.5 0.9
 	$(BENCH) scoring-speed --repeats 2

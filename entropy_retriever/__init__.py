@@ -10,7 +10,7 @@ from .llm import LongContextLM
 from .models import load_model
 from .reader import Answer, LongContextReader
 from .rerank import CertaintyReranker, Passage, RankedPassage
-from .scoring import CertaintyScorer, PromptTemplate, register_metric
+from .scoring import CertaintyScorer, PromptTemplate, TokenStats, register_metric
 from .segments import Document, Segment, Segmenter
 from .selection import KeyContext
 from .tool import LongFileQA
@@ -37,6 +37,7 @@ __all__ = [
     "Segment",
     "Segmenter",
     "SelfExtend",
+    "TokenStats",
     "choose_group_size",
     "extend_context",
     "load_model",

@@ -10,15 +10,17 @@ from pathlib import Path
 
 from .errors import EntropyRetrieverError
 from .reader import DEFAULT_SEGMENT_TOKENS, DEFAULT_TOKEN_BUDGET
-from .scoring import METRICS, TEMPLATES
+from .fusion import DEFAULT_SIGNALS, SIGNALS
+from .scoring import DEFAULT_METRIC, METRICS, TEMPLATES
 
 DESCRIPTION = """\
 Answer questions about text far longer than a language model's window (XL3M).
 
-The file is cut into segments; the model reads each segment with the question and
-the segments it is most certain about (lowest entropy) are kept, in their original
-order, as a short key context; the answer is read from that. With no --model, the
-embedded SmolLM2-135M-Instruct is used (converted on first use, ~25 s).
+The file is cut into segments; the model reads each segment with the question, and
+its certainty about the question is fused with keyword (BM25) and embedding
+similarity; the best segments are kept, in their original order, as a short key
+context, and the answer is read from that. With no --model, the embedded
+SmolLM2-135M-Instruct is used (converted on first use, ~25 s).
 
 examples:
   entropy-retriever ask notes.txt "When was the contract signed?"
@@ -36,8 +38,9 @@ def _add_reader_options(parser: argparse.ArgumentParser) -> None:
     how = sel.add_mutually_exclusive_group()
     how.add_argument("--budget", type=int, default=None, help=f"keep the best segments that fit this many tokens (default {DEFAULT_TOKEN_BUDGET})")
     how.add_argument("--top-k", type=int, default=None, help="keep the K best segments")
-    how.add_argument("--threshold", type=float, default=None, help="keep every segment scoring at or below this")
-    sel.add_argument("--metric", default="question_nll", choices=sorted(METRICS), help="certainty metric (lower = more relevant); default question_nll")
+    how.add_argument("--threshold", type=float, default=None, help="keep every segment whose certainty score is at or below this (needs --signals certainty)")
+    sel.add_argument("--metric", default=DEFAULT_METRIC, choices=sorted(METRICS), help=f"certainty metric (lower = more relevant); default {DEFAULT_METRIC}")
+    sel.add_argument("--signals", nargs="+", default=list(DEFAULT_SIGNALS), choices=SIGNALS, help=f"signals fused by reciprocal rank (default: {' '.join(DEFAULT_SIGNALS)}); 'certainty' alone is the model's certainty (XL3M)")
     sel.add_argument("--template", default="plain", choices=sorted(TEMPLATES) + ["chat"], help="how segment and question are put together for scoring")
     sel.add_argument("--segment-tokens", type=int, default=DEFAULT_SEGMENT_TOKENS, help=f"segment size in tokens (default {DEFAULT_SEGMENT_TOKENS})")
     sel.add_argument("--overlap-tokens", type=int, default=0, help="overlap between neighbouring segments, in tokens (default 0)")
@@ -75,6 +78,7 @@ def _reader(args):
 
     kwargs = dict(
         metric=args.metric,
+        signals=tuple(args.signals),
         template=args.template,
         segment_tokens=args.segment_tokens,
         overlap_tokens=args.overlap_tokens,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .errors import InputError
+from .fusion import DEFAULT_SIGNALS, fuse_signals, method_label, resolve_signals
 from .llm import LongContextLM
 from .models import model_and_tokenizer, model_lock
 from .scoring import DEFAULT_METRIC, CertaintyScorer, MetricFn, PromptTemplate
@@ -55,6 +56,7 @@ class LongContextReader:
         answer_lm: LongContextLM | None = None,
         metric: str | MetricFn = DEFAULT_METRIC,
         template: str | PromptTemplate = "plain",
+        signals: tuple[str, ...] = DEFAULT_SIGNALS,
         segment_tokens: int = DEFAULT_SEGMENT_TOKENS,
         overlap_tokens: int = 0,
         top_k: int | None = None,
@@ -69,6 +71,12 @@ class LongContextReader:
     ) -> None:
         if extend not in ("selfextend", None):
             raise InputError("extend must be 'selfextend' (read a long key context with SelfExtend) or None (refuse it)")
+        self.signals = resolve_signals(signals)
+        if threshold is not None and self.signals != ("certainty",):
+            raise InputError(
+                "threshold compares certainty scores, so it needs signals=('certainty',); with fused "
+                "signals, choose top_k or token_budget"
+            )
         model, tokenizer = model_and_tokenizer(model, tokenizer, "LongContextReader")
         if top_k is None and token_budget is None and threshold is None:
             token_budget = DEFAULT_TOKEN_BUDGET
@@ -94,17 +102,27 @@ class LongContextReader:
         model, tokenizer = load_model(name_or_path, device=device, dtype=dtype)
         return cls(model, tokenizer, **kwargs)
 
+    @property
+    def method(self) -> str:
+        """How segments are scored: the certainty metric, or ``rrf(...)`` of the fused signals."""
+        return method_label(self.signals, self.scorer.metric_name)
+
     def select(self, context: Context, question: str) -> KeyContext:
-        """Score every segment of ``context`` against ``question``; return the key context."""
+        """Score every segment of ``context`` against ``question``; return the key context.
+
+        Each signal (the model's certainty, BM25, the sentence embedder) scores every segment;
+        with more than one, their rankings are fused by reciprocal rank (``entropy_retriever.fusion``).
+        """
         with model_lock(self.scorer.model):
             self.scorer.encode_question(question)  # reject a bad question before reading anything
             started = time.perf_counter()
             segments = list(self.segmenter.split(context))
             split_s = time.perf_counter() - started
-            scores = self.scorer.score(segments, question)
+            certainty = self.scorer.score(segments, question) if "certainty" in self.signals else None
+        scored = fuse_signals([s.text for s in segments], question, self.signals, certainty)
         key = select_key_context(
-            segments, scores, self.selection, count=self.count,
-            metric=self.scorer.metric_name, question=question,
+            segments, scored.fused, self.selection, count=self.count,
+            metric=self.method, question=question, signals=scored.signals, relevance=scored.relevance,
         )
         key.meta.update(
             n_segments=len(segments),

@@ -9,10 +9,11 @@ source document, the source holding the most certain passage first, and by posit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence, Union
 
 from .errors import InputError
+from .fusion import DEFAULT_SIGNALS, fuse_signals, method_label, resolve_signals
 from .models import model_and_tokenizer, model_lock
 from .scoring import DEFAULT_METRIC, CertaintyScorer, MetricFn, PromptTemplate
 from .segments import Segment
@@ -32,11 +33,14 @@ class Passage:
 
 @dataclass(frozen=True)
 class RankedPassage:
-    """A kept passage: ``index`` into the input list and its certainty score (lower = more certain)."""
+    """A kept passage: ``index`` into the input list, its score (lower = more relevant), its
+    relevance in (0, 1] (1 for the best passage; what the frameworks report), and each signal's score."""
 
     index: int
     score: float
     passage: Passage
+    relevance: float = 1.0
+    signals: dict = field(default_factory=dict)
 
 
 class CertaintyReranker:
@@ -57,10 +61,12 @@ class CertaintyReranker:
         token_budget: int | None = None,
         metric: Union[str, MetricFn] = DEFAULT_METRIC,
         template: Union[str, PromptTemplate] = "plain",
+        signals: tuple[str, ...] = DEFAULT_SIGNALS,
         budget_tokenizer=None,
         batch_tokens: int = 4096,
         progress: bool | None = False,
     ) -> None:
+        self.signals = resolve_signals(signals)
         model, tokenizer = model_and_tokenizer(model, tokenizer, "CertaintyReranker")
         if top_n is None and token_budget is None:
             top_n = 3
@@ -72,26 +78,40 @@ class CertaintyReranker:
 
     @property
     def metric(self) -> str:
-        return self.scorer.metric_name
+        """How passages are scored: the certainty metric, or ``rrf(...)`` of the fused signals."""
+        return method_label(self.signals, self.scorer.metric_name)
 
     def score(self, texts: Sequence[str], question: str) -> list[float]:
-        """The certainty score of each text read with ``question`` (lower = more certain)."""
-        with model_lock(self.scorer.model):
-            return self.scorer.score(list(texts), question)  # checks the question, even for no texts
+        """The score of each text for ``question`` (lower = more relevant): the fused score by default."""
+        return self._scored(list(texts), question).fused
 
-    def rerank(self, passages: Sequence[Union[Passage, str]], question: str) -> list[RankedPassage]:
-        """Score ``passages`` against ``question``; return the kept ones in document order."""
+    def _scored(self, texts: list[str], question: str):
+        with model_lock(self.scorer.model):
+            self.scorer.encode_question(question)  # checks the question, even for no texts
+            certainty = self.scorer.score(texts, question) if "certainty" in self.signals else None
+        return fuse_signals(texts, question, self.signals, certainty)
+
+    def rerank(
+        self, passages: Sequence[Union[Passage, str]], question: str, *, top_n: int | None = None
+    ) -> list[RankedPassage]:
+        """Score ``passages`` against ``question``; return the kept ones in document order.
+
+        ``top_n`` overrides, for this call, how many are kept.
+        """
+        selection = self.selection if top_n is None else Selection(top_k=top_n)
         items = [p if isinstance(p, Passage) else Passage(_text(p, i)) for i, p in enumerate(passages)]
-        scores = self.score([p.text for p in items], question)
+        scored = self._scored([p.text for p in items], question)
+        scores, relevance = scored.fused, scored.relevance
         if not items:
             return []
         stand_ins = [Segment(i, p.source, 0, len(p.text), p.text, 0) for i, p in enumerate(items)]
-        kept = self.selection.choose(stand_ins, scores, self.count)
+        kept = selection.choose(stand_ins, scores, self.count)
         best: dict[str, float] = {}
         for i in kept:
             best[items[i].source] = min(best.get(items[i].source, float("inf")), scores[i])
         order = sorted(kept, key=lambda i: (best[items[i].source], items[i].source, items[i].position, i))
-        return [RankedPassage(i, float(scores[i]), items[i]) for i in order]
+        return [RankedPassage(i, float(scores[i]), items[i], relevance[i],
+                              {name: values[i] for name, values in scored.signals.items()}) for i in order]
 
 
 def _text(value, index: int) -> str:

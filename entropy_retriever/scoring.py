@@ -21,6 +21,7 @@ from .segments import Segment
 
 __all__ = [
     "CertaintyScorer",
+    "TokenStats",
     "PromptTemplate",
     "METRICS",
     "register_metric",
@@ -29,18 +30,49 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- metrics
-# A metric takes the float32 log-probabilities at the question positions, shape
-# (B, Q + 1, V): row t predicts question token t (t < Q); row Q is the distribution
-# after the last question token, where the answer would start. It also takes the
-# question token ids (B, Q). It returns (B,) scores, lower = more relevant.
-MetricFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+@dataclass(frozen=True)
+class TokenStats:
+    """What a metric reads: per-token statistics of one batch at the question positions.
+
+    The question part is ``Q`` tokens (template words and the question's own words).
+    ``nll[b, t]`` is the negative log-likelihood of question token ``t`` given segment ``b``;
+    ``entropy[b, t]`` is the entropy of the next-token distribution after ``t`` tokens of the
+    question part (``entropy[b, Q]`` is where the answer would start). ``own`` marks the
+    question's own tokens, as opposed to the template's, and ``prior_nll`` / ``prior_entropy``
+    are the same statistics with no segment at all (one pass per question), so that a metric
+    can ask what a segment *adds*. All tensors are float32 except ``ids`` and ``own``.
+    """
+
+    nll: torch.Tensor  # (B, Q)
+    entropy: torch.Tensor  # (B, Q + 1)
+    ids: torch.Tensor  # (Q,) the question part's token ids
+    own: torch.Tensor  # (Q,) bool: the question's own tokens
+    prior_nll: torch.Tensor  # (Q,)
+    prior_entropy: torch.Tensor  # (Q + 1,)
+
+    def rows(self, index) -> "TokenStats":
+        """The statistics of some rows only (a slice or a list of row indices)."""
+        return TokenStats(self.nll[index], self.entropy[index], self.ids, self.own, self.prior_nll, self.prior_entropy)
+
+    @property
+    def own_or_all(self) -> torch.Tensor:
+        """The question's own tokens, or every token where none could be told apart."""
+        return self.own if bool(self.own.any()) else torch.ones_like(self.own)
+
+
+# A metric maps TokenStats to (B,) scores, lower = more relevant.
+MetricFn = Callable[[TokenStats], torch.Tensor]
 METRICS: dict[str, MetricFn] = {}
 # Chosen by the evidence-recall benchmark (README, "How the defaults were chosen").
-DEFAULT_METRIC = "question_nll"
+DEFAULT_METRIC = "weighted_nll"
 
 
 def register_metric(name: str) -> Callable[[MetricFn], MetricFn]:
-    """Add a metric to the registry under ``name`` (lower scores must mean more relevant)."""
+    """Add a metric to the registry under ``name``.
+
+    A metric takes a :class:`TokenStats` for a batch of segments and returns one score per
+    segment (a tensor of shape ``(B,)``); lower scores must mean more relevant.
+    """
 
     def add(fn: MetricFn) -> MetricFn:
         METRICS[name] = fn
@@ -54,22 +86,67 @@ def _entropy(logprobs: torch.Tensor) -> torch.Tensor:
 
 
 @register_metric("entropy_last")
-def entropy_last(logprobs: torch.Tensor, question_ids: torch.Tensor) -> torch.Tensor:
-    """H(p_T): the entropy after the last question token."""
-    return _entropy(logprobs[:, -1])
+def entropy_last(stats: TokenStats) -> torch.Tensor:
+    """H(p_T): the entropy after the last question token, where the answer would start (XL3M)."""
+    return stats.entropy[:, -1]
 
 
 @register_metric("entropy_mean")
-def entropy_mean(logprobs: torch.Tensor, question_ids: torch.Tensor) -> torch.Tensor:
+def entropy_mean(stats: TokenStats) -> torch.Tensor:
     """The mean entropy of the distributions at the question positions (after each question token)."""
-    return _entropy(logprobs[:, 1:]).mean(-1)
+    return stats.entropy[:, 1:].mean(-1)
 
 
 @register_metric("question_nll")
-def question_nll(logprobs: torch.Tensor, question_ids: torch.Tensor) -> torch.Tensor:
-    """The mean negative log-likelihood of the question tokens given the segment."""
-    predicted = logprobs[:, :-1].gather(-1, question_ids.unsqueeze(-1)).squeeze(-1)
-    return -predicted.mean(-1)
+def question_nll(stats: TokenStats) -> torch.Tensor:
+    """The mean negative log-likelihood of the question part's tokens (template and question) given the segment."""
+    return stats.nll.mean(-1)
+
+
+@register_metric("own_nll")
+def own_nll(stats: TokenStats) -> torch.Tensor:
+    """The mean negative log-likelihood of the question's own tokens only (no template tokens)."""
+    mask = stats.own_or_all
+    return stats.nll[:, mask].mean(-1)
+
+
+@register_metric("own_gain")
+def own_gain(stats: TokenStats) -> torch.Tensor:
+    """Minus the information the segment adds to the question: the mean, over the question's own
+    tokens, of how much the segment lowers each token's NLL below its NLL with no segment,
+    counting only the tokens it makes more likely."""
+    mask = stats.own_or_all
+    gain = (stats.prior_nll[mask] - stats.nll[:, mask]).clamp(min=0)
+    return -gain.mean(-1)
+
+
+@register_metric("weighted_nll")
+def weighted_nll(stats: TokenStats) -> torch.Tensor:
+    """The NLL of the question's own tokens, each weighted by its information with no segment
+    (its NLL then), so that rare, telling words count more than function words."""
+    mask = stats.own_or_all
+    weights = stats.prior_nll[mask].clamp(min=0)
+    weights = weights / weights.sum().clamp(min=1e-6)
+    return (stats.nll[:, mask] * weights).sum(-1)
+
+
+@dataclass(frozen=True)
+class _Question:
+    ids: list[int]
+    own: torch.Tensor  # (Q,) bool
+    prior_nll: torch.Tensor  # (Q,)
+    prior_entropy: torch.Tensor  # (Q + 1,)
+
+
+def _metric_values(fn: MetricFn, stats: TokenStats, n: int) -> list[float]:
+    values = fn(stats)
+    if not isinstance(values, torch.Tensor) or values.shape != (n,):
+        raise InputError(
+            f"the metric {getattr(fn, '__name__', fn)!r} must return a tensor of shape ({n},), one score "
+            f"per segment; it returned {type(values).__name__}"
+            + (f" of shape {tuple(values.shape)}" if isinstance(values, torch.Tensor) else "")
+        )
+    return values.float().tolist()
 
 
 def resolve_metric(metric: str | MetricFn) -> tuple[str, MetricFn]:
@@ -105,6 +182,9 @@ class PromptTemplate:
 TEMPLATES: dict[str, PromptTemplate] = {
     "plain": PromptTemplate(),
     "bare": PromptTemplate(middle="\n", suffix=""),
+    # LongLLMLingua's question-aware ranking (arXiv 2310.06839): the question and its
+    # instruction read after the document; scored with question_nll, it is their perplexity.
+    "longllmlingua": PromptTemplate(middle="\n\n", suffix=" We can get the answer to this question in the given documents."),
 }
 
 
@@ -182,19 +262,32 @@ class CertaintyScorer:
         # Prepend BOS only where the tokenizer itself would (Llama-style tokenizers do).
         probe = tokenizer("x")["input_ids"]
         self.bos = [bos] if bos is not None and probe and probe[0] == bos else []
+        self._offsets = bool(getattr(tokenizer, "is_fast", False))
 
     # ------------------------------------------------------------------ encoding
     def encode_question(self, question: str) -> list[int]:
+        """The question part's token ids (template and question), checked against the window."""
+        return self._encode_question(question)[0]
+
+    def _encode_question(self, question: str) -> tuple[list[int], list[bool]]:
         if not isinstance(question, str) or not question.strip():
             raise InputError("the question is empty: pass the question to score the segments against")
-        ids = self.tokenizer(self.template.question_part(question), add_special_tokens=False)["input_ids"]
+        part = self.template.question_part(question)
+        encoded = self.tokenizer(part, add_special_tokens=False, return_offsets_mapping=self._offsets)
+        ids = encoded["input_ids"]
         if self.window is not None and len(ids) + len(self.bos) + 8 > self.window:
             raise ContextTooLongError(
                 f"the question takes {len(ids)} tokens with its template, but the scoring model's "
                 f"window is {self.window}: shorten the question (it should say what to look for, "
                 "not carry the context)"
             )
-        return ids
+        begin = len(self.template.middle)
+        end = begin + len(question)
+        if self._offsets:
+            own = [a < end and b > begin for a, b in encoded["offset_mapping"]]
+        else:  # a slow tokenizer gives no offsets: every token counts as the question's own
+            own = [True] * len(ids)
+        return ids, own
 
     def encode_segment(self, text: str, question_len: int) -> list[int]:
         ids = self.bos + self.tokenizer(self.template.prefix + text, add_special_tokens=False)["input_ids"]
@@ -204,6 +297,15 @@ class CertaintyScorer:
                 f"scoring model's window ({self.window}): use a smaller segment_tokens"
             )
         return ids
+
+    def _question(self, question: str) -> "_Question":
+        """The question part encoded once, with its statistics when no segment precedes it."""
+        ids, own = self._encode_question(question)
+        empty = self.bos + self.tokenizer(self.template.prefix, add_special_tokens=False)["input_ids"]
+        if not empty:  # no BOS and no prefix: start from the end-of-text token, as a document boundary
+            empty = [self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else self.pad_id]
+        nll, entropy = self._question_stats([empty], ids)
+        return _Question(ids, torch.tensor(own, dtype=torch.bool), nll[0], entropy[0])
 
     # ------------------------------------------------------------------- scoring
     def score(self, segments: Iterable[Segment | str], question: str) -> list[float]:
@@ -218,14 +320,42 @@ class CertaintyScorer:
         Within a window, rows are sorted by length so that a batch pads little; the
         order of the input fixes the batches, so the same input gives the same scores.
         """
-        question_ids = self.encode_question(question)
+        q = self._question(question)
         bar = self._progress_bar(total)
         try:
-            for window in self._windows(segments, len(question_ids)):
-                yield from self._score_window(window, question_ids, bar)
+            for window in self._windows(segments, len(q.ids)):
+                stats = self._window_stats(window, q, bar)
+                scores = _metric_values(self.metric, stats, len(window))
+                yield from zip((segment for segment, _ in window), scores)
         finally:
             if bar is not None:
                 bar.close()
+
+    def token_stats(self, segments: Iterable[Segment | str], question: str) -> TokenStats:
+        """The per-token statistics of every segment (rows in input order), from one pass each.
+
+        Any metric can be computed from them afterwards: ``METRICS[name](stats)``.
+        """
+        q = self._question(question)
+        parts = [self._window_stats(window, q) for window in self._windows(segments, len(q.ids))]
+        if not parts:
+            return TokenStats(torch.zeros(0, len(q.ids)), torch.zeros(0, len(q.ids) + 1), torch.tensor(q.ids),
+                              q.own, q.prior_nll, q.prior_entropy)
+        return TokenStats(torch.cat([p.nll for p in parts]), torch.cat([p.entropy for p in parts]),
+                          parts[0].ids, q.own, q.prior_nll, q.prior_entropy)
+
+    def score_metrics(
+        self, segments: Iterable[Segment | str], question: str, metrics: Iterable[str | MetricFn]
+    ) -> dict[str, list[float]]:
+        """Several metrics from one forward pass per batch: ``{metric name: scores in input order}``.
+
+        Costs the same as :meth:`score`; use it to compare metrics on the same segments.
+        """
+        resolved = dict(resolve_metric(m) for m in metrics)
+        if not resolved:
+            raise InputError("pass at least one metric to score_metrics")
+        stats = self.token_stats(segments, question)
+        return {name: _metric_values(fn, stats, stats.nll.shape[0]) for name, fn in resolved.items()}
 
     def _windows(self, segments: Iterable[Segment | str], question_len: int) -> Iterator[list]:
         """The input, encoded, in windows of ``(segment, ids)`` of up to 16 batches each."""
@@ -239,23 +369,17 @@ class CertaintyScorer:
         if window:
             yield window
 
-    def _score_window(self, window, question_ids, bar) -> Iterator[tuple[Segment | str, float]]:
-        values = self._window_values(window, question_ids, {self.metric_name: self.metric}, bar)
-        yield from zip((segment for segment, _ in window), values[self.metric_name])
-
-    def _window_values(self, window, question_ids, metrics: dict, bar=None) -> dict[str, list[float]]:
-        """Every metric's scores for one window of (segment, ids), in window order."""
+    def _window_stats(self, window, q: "_Question", bar=None) -> TokenStats:
+        """The statistics of one window of (segment, ids), rows in window order."""
         order = sorted(range(len(window)), key=lambda i: (len(window[i][1]), i))
-        values = {name: [math.nan] * len(window) for name in metrics}
-        for batch in self._batches(order, window, len(question_ids)):
+        nll = torch.empty(len(window), len(q.ids))
+        entropy = torch.empty(len(window), len(q.ids) + 1)
+        for batch in self._batches(order, window, len(q.ids)):
             rows = [window[i][1] for i in batch]
-            logprobs, targets = self._question_logprobs(rows, question_ids)
-            for name, fn in metrics.items():
-                for i, value in zip(batch, fn(logprobs, targets).tolist()):
-                    values[name][i] = value
+            nll[batch], entropy[batch] = self._question_stats(rows, q.ids)
             if bar is not None:
-                bar.update(sum(len(r) + len(question_ids) for r in rows))
-        return values
+                bar.update(sum(len(r) + len(q.ids) for r in rows))
+        return TokenStats(nll, entropy, torch.tensor(q.ids), q.own, q.prior_nll, q.prior_entropy)
 
     def _batches(self, order: list[int], window, question_len: int) -> Iterator[list[int]]:
         batch: list[int] = []
@@ -273,31 +397,9 @@ class CertaintyScorer:
         if batch:
             yield batch
 
-    def score_metrics(
-        self, segments: Iterable[Segment | str], question: str, metrics: Iterable[str | MetricFn]
-    ) -> dict[str, list[float]]:
-        """Several metrics from one forward pass per batch: ``{metric name: scores in input order}``.
-
-        Costs the same as :meth:`score`; use it to compare metrics on the same segments.
-        """
-        resolved = dict(resolve_metric(m) for m in metrics)
-        if not resolved:
-            raise InputError("pass at least one metric to score_metrics")
-        question_ids = self.encode_question(question)
-        out: dict[str, list[float]] = {name: [] for name in resolved}
-        for window in self._windows(segments, len(question_ids)):
-            for name, values in self._window_values(window, question_ids, resolved).items():
-                out[name].extend(values)
-        return out
-
-    def score_token_rows(self, rows: Sequence[list[int]], question_ids: list[int]) -> list[float]:
-        """Score pre-tokenised segments (each without the question) against ``question_ids``."""
-        logprobs, targets = self._question_logprobs(rows, question_ids)
-        return self.metric(logprobs, targets).tolist()
-
     @torch.inference_mode()
-    def _question_logprobs(self, rows: Sequence[list[int]], question_ids: list[int]):
-        """Log-probabilities at the question positions (B, Q + 1, V) and the question ids (B, Q)."""
+    def _question_stats(self, rows: Sequence[list[int]], question_ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """NLL of each question token (B, Q) and entropy at each question position (B, Q + 1), float32 on CPU."""
         q = len(question_ids)
         full = [r + question_ids for r in rows]
         length = max(len(r) for r in full)
@@ -317,7 +419,8 @@ class CertaintyScorer:
         )
         logprobs = torch.log_softmax(out.logits.float(), dim=-1)  # (B, q + 1, V)
         targets = torch.tensor(question_ids, device=logprobs.device).expand(len(full), q)
-        return logprobs, targets
+        nll = -logprobs[:, :-1].gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (B, q)
+        return nll.cpu(), _entropy(logprobs).cpu()
 
     def _progress_bar(self, total: int | None):
         show = self.progress if self.progress is not None else sys.stderr.isatty()

@@ -25,6 +25,7 @@ class SegmentScore:
     end: int
     score: float
     selected: bool
+    signals: dict = field(default_factory=dict)  # each fused signal's own score (lower = better)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class KeptSpan:
     text: str
     segment_indices: tuple[int, ...]
     scores: tuple[float, ...]
+    relevance: float = 1.0  # in (0, 1], 1 for the best segment of the document (the frameworks' node score)
 
     @property
     def score(self) -> float:
@@ -177,8 +179,17 @@ def splice(
     metric: str,
     question: str,
     separator: str = GAP,
+    signals: dict[str, Sequence[float]] | None = None,
+    relevance: Sequence[float] | None = None,
 ) -> KeyContext:
-    """Join kept segments in document order, merging overlapping or adjacent spans."""
+    """Join kept segments in document order, merging overlapping or adjacent spans.
+
+    ``relevance`` (higher = better, in (0, 1]) defaults to the rank-based one of ``scores``.
+    """
+    if relevance is None:
+        from .fusion import relevance as to_relevance, rrf_scores
+
+        relevance = to_relevance(rrf_scores([scores])) if len(scores) else []
     spans: list[KeptSpan] = []
     for i in sorted(kept, key=lambda i: segments[i].index):
         seg = segments[i]
@@ -192,12 +203,15 @@ def splice(
                 last.text + extra,
                 last.segment_indices + (seg.index,),
                 last.scores + (scores[i],),
+                max(last.relevance, relevance[i]),
             )
         else:
-            spans.append(KeptSpan(seg.source, seg.start, seg.end, seg.text, (seg.index,), (scores[i],)))
+            spans.append(KeptSpan(seg.source, seg.start, seg.end, seg.text, (seg.index,), (scores[i],), relevance[i]))
     text = separator.join(span.text.strip("\n") for span in spans)
+    signals = signals or {}
     table = [
-        SegmentScore(s.index, s.source, s.start, s.end, float(scores[i]), i in kept)
+        SegmentScore(s.index, s.source, s.start, s.end, float(scores[i]), i in kept,
+                     {name: float(values[i]) for name, values in signals.items()})
         for i, s in enumerate(segments)
     ]
     return KeyContext(text=text, spans=spans, segments=table, metric=metric, question=question)
@@ -211,9 +225,11 @@ def select_key_context(
     count: Callable[[str], int],
     metric: str,
     question: str,
+    signals: dict[str, Sequence[float]] | None = None,
+    relevance: Sequence[float] | None = None,
 ) -> KeyContext:
     kept = selection.choose(segments, scores, count)
-    key = splice(segments, scores, kept, metric=metric, question=question)
+    key = splice(segments, scores, kept, metric=metric, question=question, signals=signals, relevance=relevance)
     key.n_tokens = count(key.text)
     return key
 

@@ -50,6 +50,23 @@ def test_recall_counts_evidence_characters_inside_kept_segments():
     assert ev.recall(example, segments, [2]) == 0.0
 
 
+def test_keep_top_is_the_product_selection_rule():
+    from entropy_retriever.selection import Selection
+
+    segments = segs(100, 300, 100, 50)
+    ranking = [2, 0, 3, 1]
+    for k in (1, 2, 4):
+        expected = Selection(top_k=k).choose(segments, [float(ranking.index(i)) for i in range(4)], len)
+        assert ev.keep_top(ranking, segments, k) == sorted(expected) == sorted(ranking[:k])
+
+
+def test_evidence_rank_is_the_first_segment_holding_evidence():
+    segments = segs(1, 1, 1, 1)
+    example = ev.Example("t", "0", "x" * 40, "q", ((22, 25), (31, 33)))  # in segments 2 and 3
+    assert ev.evidence_rank(example, segments, [0, 3, 1, 2]) == 2
+    assert ev.evidence_rank(example, segments, [2, 0, 1, 3]) == 1
+
+
 def test_fusion_and_bootstrap():
     assert ev.fuse([0, 1, 2], [2, 0, 1]) == [0, 2, 1]  # position sums 1, 3, 2 -> ties keep order
     assert ev.rank_by_score([0.5, 0.1, 0.5]) == [1, 0, 2]
@@ -72,6 +89,17 @@ def test_loaders_find_every_evidence_span_in_its_context(tokenizer):
     root = _data_or_skip()
     examples = ev.load_examples(root, tokenizer, ev.DATASETS, 3, 1500, seed=1)
     assert [e.dataset for e in examples] == [d for d in ev.DATASETS for _ in range(3)]
+    babi = [e for e in examples if e.dataset == "babi"]
+    for e in babi:  # the supporting line names the person asked about, and is that person's latest line
+        person = e.question.split()[-1].rstrip("?")
+        (a, b), = e.evidence
+        assert e.context[a:b].startswith(person + " ")
+        later = e.context[b:]
+        assert not any(f"{person} {verb}" in later for verb in ("went", "moved", "journeyed", "travelled"))
+    low = [e for e in examples if e.dataset == "lowoverlap"]
+    control = [e for e in examples if e.dataset == "lowoverlap_control"]
+    assert [e.context for e in low] == [e.context for e in control]  # the same haystacks, side by side
+    assert all(e.question != c.question for e, c in zip(low, control))
     for e in examples:
         assert e.evidence and all(0 <= a < b <= len(e.context) for a, b in e.evidence)
         assert e.question.strip()
@@ -127,6 +155,26 @@ def test_report_rewrites_only_the_marked_section(tmp_path):
     assert readme.read_text() == f"{BEGIN}\n{END}\n"  # nothing lost on error
 
 
+def test_report_only_rewrites_the_named_suites_and_keeps_the_others(tmp_path):
+    results, readme = tmp_path / "bench-results", tmp_path / "README.md"
+    results.mkdir()
+    for suite in SUITES:
+        (results / f"{suite}.json").write_text(json.dumps(_payload(suite)))
+    readme.write_text(f"top\n{BEGIN}\n{END}\nbottom\n")
+    rewrite_readme(readme, results, tmp_path / "docs")
+    for suite in SUITES:
+        (results / f"{suite}.json").write_text(json.dumps(_payload(suite) | {"table": f"| new {suite} |"}))
+    rewrite_readme(readme, results, tmp_path / "docs", only=["evidence"])
+    text = readme.read_text()
+    assert "| new evidence |" in text and "| table of evidence |" not in text
+    assert all(f"| table of {s} |" in text for s in SUITES if s != "evidence")
+    assert text.startswith(f"top\n{BEGIN}") and text.endswith(f"{END}\nbottom\n")
+    (results / "niah.json").unlink()
+    with pytest.raises(FileNotFoundError, match="niah"):
+        rewrite_readme(readme, results, tmp_path / "docs", only=["evidence", "niah"])
+    assert "| new evidence |" in readme.read_text()
+
+
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory, tokenizer):
     """A tiny random Llama with a 2,048-token window, saved where load_model reads local paths."""
@@ -144,7 +192,9 @@ def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, tmp_path, monkeypatch):
     bench_main(["passkey", "--lengths", "600", "2600", "--depths", "0.5", *small, *model])
     bench_main(["niah", "--lengths", "2600", "--depths", "0.2", "0.8", "--variants", "single", *small, *model,
                 "--data", str(root)])
-    bench_main(["evidence", "--n", "1", "--datasets", "kv", "ruler", "--templates", "plain", "--budgets", "256", "512",
+    bench_main(["evidence", "--n", "1", "--datasets", "kv", "lowoverlap", "--segments", "1", "2",
+                *model, "--data", str(root)])
+    bench_main(["rerank", "--n", "1", "--datasets", "lowoverlap", "--candidates", "6", "--keep", "2",
                 *model, "--data", str(root)])
     bench_main(["lminfinite-cache", "--short", "300", "--long", "1500", "--generate", "5", "--n-local", "256",
                 "--n-global", "4", *model])
@@ -158,12 +208,37 @@ def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, tmp_path, monkeypatch):
     hay = json.loads(Path("bench-results/niah.json").read_text())
     assert len(hay["rows"]) == 4 * 2 and all(0 <= r["score"] <= 1 for r in hay["rows"])
     assert sorted(os.listdir("bench-results")) == sorted(
-        ["passkey.json", "passkey.md", "niah.json", "niah.md", "evidence.json", "evidence.md",
+        ["passkey.json", "passkey.md", "niah.json", "niah.md", "evidence.json", "evidence.md", "rerank.json", "rerank.md",
          "lminfinite-cache.json", "lminfinite-cache.md"]
         + [f"niah-single-{m}.png" for m in ("bare", "selfextend", "lminfinite", "xl3m")])
     recall = json.loads(Path("bench-results/evidence.json").read_text())
     methods = {r["method"] for r in recall["rows"]}
-    assert methods == {f"{m} (plain)" for m in (*ev.METRICS, "question_nll+entropy_last")} | set(ev.BASELINES)
+    fused = {f"{m}+{rest}" for m in ev.FUSED_METRICS for rest in ("bm25+minilm", "minilm", "bm25")}
+    assert methods == set(ev.METRICS) | fused | set(ev.BASELINES)
     assert len(recall["rows"]) == len(methods) * 2 * 2  # methods x examples x budgets
-    assert all(0.0 <= r["recall"] <= 1.0 for r in recall["rows"])
-    assert "Best of our metrics" in recall["table"]
+    assert all(0.0 <= r["recall"] <= 1.0 and r["rank"] >= 1 for r in recall["rows"])
+    assert "mean, hard sets" in recall["table"] and "Mean rank of the evidence" in recall["table"]
+    assert {e["dataset"] for e in recall["scores"]} == {"kv", "lowoverlap"}
+    assert set(recall["seconds"]) == {"certainty", "certainty (longllmlingua)", "bm25", "dense"}
+    rerank = json.loads(Path("bench-results/rerank.json").read_text())
+    assert {r["candidates"] for r in rerank["rows"]} == {6} and "first stage" in {r["method"] for r in rerank["rows"]}
+    assert all(0.0 <= r["recall"] <= r["ceiling"] + 1e-9 for r in rerank["rows"])
+
+
+def test_the_benchmark_s_fused_ranking_is_what_the_library_selects(tiny, tokenizer):
+    """The evidence suite's default row measures the product: CertaintyReranker's default order."""
+    from entropy_retriever import CertaintyReranker, CertaintyScorer, Passage
+    from entropy_retriever.scoring import DEFAULT_METRIC
+
+    texts = ["The archive door code is 58213.", "Rain fell over the valley all spring.",
+             "Door codes are changed every year by the night guard.", "The bakery sells rye bread.",
+             "Codes, doors and archives: a short history of the city library."]
+    segments = [Segment(i, "", 40 * i, 40 * i + len(t), t, 10) for i, t in enumerate(texts)]
+    example = ev.Example("t", "0", "", "What is the archive door code?", ((0, 5),))
+    scorers = {"plain": CertaintyScorer(tiny, tokenizer, progress=False)}
+    ranking = ev.rankings_for(example, segments, scorers, ev.MiniLM(), 0)[f"{DEFAULT_METRIC}+bm25+minilm"]
+    reranker = CertaintyReranker(tiny, tokenizer, top_n=len(texts))
+    scores = reranker.score(texts, example.question)
+    assert ranking == sorted(range(len(texts)), key=lambda i: (scores[i], i))
+    kept = reranker.rerank([Passage(t) for t in texts], example.question)
+    assert [k.index for k in kept] == list(range(len(texts)))  # one source: document order

@@ -55,3 +55,32 @@ def test_passkey_answer_matches(reader, tokenizer):
     sample = make_passkey(tokenizer, 3000, depth=0.5, seed=11)
     answer = reader.answer(sample.context, "What is the pass key?")
     assert passkey_correct(answer.text, sample.key)
+
+
+def test_the_default_selection_fuses_certainty_bm25_and_the_embedder(reader, tokenizer):
+    from entropy_retriever.fusion import DEFAULT_SIGNALS, rrf_scores
+
+    sample = make_passkey(tokenizer, 2500, depth=0.6, seed=5)
+    key = reader.select(sample.context, "What is the pass key?")
+    assert reader.signals == DEFAULT_SIGNALS
+    assert key.metric == f"rrf(certainty:{reader.scorer.metric_name}, bm25, dense)"
+    assert sample.key in key.text
+    signals = {name: [s.signals[name] for s in key.segments] for name in DEFAULT_SIGNALS}
+    assert [s.score for s in key.segments] == pytest.approx(rrf_scores(list(signals.values())))
+    # each signal is the library's own, computed alone on the same segments
+    texts = [sample.context[s.start:s.end] for s in key.segments]
+    assert signals["certainty"] == pytest.approx(reader.scorer.score(texts, "What is the pass key?"), abs=1e-4)
+    assert all(0 < span.relevance <= 1 for span in key.spans)
+
+
+def test_one_signal_alone_and_the_threshold_rule(embedded, tokenizer):
+    sample = make_passkey(tokenizer, 2500, depth=0.3, seed=6)
+    alone = LongContextReader(*embedded, signals=("certainty",), top_k=1, progress=False)
+    key = alone.select(sample.context, "What is the pass key?")
+    assert key.metric == alone.scorer.metric_name and all(set(s.signals) == {"certainty"} for s in key.segments)
+    assert [s.score for s in key.segments] == [s.signals["certainty"] for s in key.segments]
+    keywords = LongContextReader(*embedded, signals=("bm25",), top_k=1, progress=False)
+    assert "pass key" in keywords.select(sample.context, "What is the pass key?").text
+    with pytest.raises(InputError, match="threshold compares certainty scores"):
+        LongContextReader(*embedded, threshold=1.0)
+    assert LongContextReader(*embedded, signals=("certainty",), threshold=1e9).selection.threshold == 1e9

@@ -40,7 +40,9 @@ def test_the_needle_is_kept_and_the_kept_passages_come_in_document_order(reranke
     assert kept[0].passage.source == "b"  # the needle's document comes first ...
     needle_score = next(k.score for k in kept if k.passage.text == NEEDLE)
     scores = reranker.score([p.text for p in items], QUESTION)
-    assert needle_score == pytest.approx(min(scores))  # ... because it holds the most certain passage
+    assert needle_score == pytest.approx(min(scores))  # ... because it holds the best passage
+    assert kept[0].relevance == 1.0 and all(0 < k.relevance <= 1 for k in kept)
+    assert all(set(k.signals) == {"certainty", "bm25", "dense"} for k in kept)
     for a, b in zip(kept, kept[1:]):  # inside a document, by position
         if a.passage.source == b.passage.source:
             assert a.passage.position < b.passage.position

@@ -6,39 +6,101 @@ import pytest
 import torch
 
 from entropy_retriever import CertaintyScorer, ContextTooLongError, InputError, PromptTemplate, register_metric
-from entropy_retriever.scoring import METRICS, entropy_last, entropy_mean, question_nll
+from entropy_retriever.scoring import (
+    METRICS,
+    TokenStats,
+    entropy_last,
+    entropy_mean,
+    own_gain,
+    own_nll,
+    question_nll,
+    weighted_nll,
+)
+
+
+def stats_from_logprobs(logprobs, ids, own=None, prior_nll=None):
+    """TokenStats from full log-probabilities (B, Q + 1, V): the plain definitions."""
+    q = ids.shape[-1]
+    nll = -logprobs[:, :-1].gather(-1, ids.expand(logprobs.shape[0], q).unsqueeze(-1)).squeeze(-1)
+    entropy = -(logprobs.exp() * logprobs).sum(-1)
+    own = torch.ones(q, dtype=torch.bool) if own is None else own
+    prior_nll = torch.zeros(q) if prior_nll is None else prior_nll
+    return TokenStats(nll, entropy, ids.reshape(-1), own, prior_nll, torch.zeros(q + 1))
 
 
 def test_metrics_on_known_distributions():
     v = 8
     uniform = torch.full((1, 3, v), -math.log(v))
     peaked = torch.log_softmax(torch.tensor([[[50.0] + [0.0] * (v - 1)] * 3]), -1)
-    ids = torch.tensor([[0, 0]])
-    assert entropy_last(uniform, ids).item() == pytest.approx(math.log(v))
-    assert entropy_mean(uniform, ids).item() == pytest.approx(math.log(v))
-    assert entropy_last(peaked, ids).item() == pytest.approx(0.0, abs=1e-6)
-    assert question_nll(uniform, ids).item() == pytest.approx(math.log(v))
-    assert question_nll(peaked, ids).item() == pytest.approx(0.0, abs=1e-6)
-    assert question_nll(peaked, torch.tensor([[1, 1]])).item() == pytest.approx(50.0, abs=1e-3)
+    ids = torch.tensor([0, 0])
+    assert entropy_last(stats_from_logprobs(uniform, ids)).item() == pytest.approx(math.log(v))
+    assert entropy_mean(stats_from_logprobs(uniform, ids)).item() == pytest.approx(math.log(v))
+    assert entropy_last(stats_from_logprobs(peaked, ids)).item() == pytest.approx(0.0, abs=1e-6)
+    assert question_nll(stats_from_logprobs(uniform, ids)).item() == pytest.approx(math.log(v))
+    assert question_nll(stats_from_logprobs(peaked, ids)).item() == pytest.approx(0.0, abs=1e-6)
+    assert question_nll(stats_from_logprobs(peaked, torch.tensor([1, 1]))).item() == pytest.approx(50.0, abs=1e-3)
     # entropy_mean averages the positions after each question token (rows 1..Q), not row 0
     mixed = torch.cat([uniform[:, :1], peaked[:, 1:]], dim=1)
-    assert entropy_mean(mixed, ids).item() == pytest.approx(0.0, abs=1e-6)
+    assert entropy_mean(stats_from_logprobs(mixed, ids)).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_own_token_metrics_ignore_the_template_and_count_what_the_segment_adds():
+    # question part of 4 tokens; tokens 1 and 2 are the question's own
+    nll = torch.tensor([[9.0, 1.0, 2.0, 9.0],    # segment 0: own tokens well predicted, template badly
+                        [0.1, 3.0, 4.0, 0.1],    # segment 1: template well predicted, own tokens badly
+                        [0.1, 5.0, 0.5, 0.1]])   # segment 2: only token 2 made likelier than with no segment
+    own = torch.tensor([False, True, True, False])
+    prior = torch.tensor([1.0, 4.0, 4.0, 1.0])
+    stats = TokenStats(nll, torch.zeros(3, 5), torch.arange(4), own, prior, torch.zeros(5))
+    assert question_nll(stats).tolist() == pytest.approx([5.25, 1.8, 1.425])  # the template decides
+    assert own_nll(stats).tolist() == pytest.approx([1.5, 3.5, 2.75])
+    # gains over the prior, negatives clipped: (3 + 2) / 2, (1 + 0) / 2, (0 + 3.5) / 2
+    assert own_gain(stats).tolist() == pytest.approx([-2.5, -0.5, -1.75])
+    # weights 4 and 4: the same as own_nll here; unequal priors weight the telling token more
+    assert weighted_nll(stats).tolist() == pytest.approx([1.5, 3.5, 2.75])
+    skewed = TokenStats(nll, torch.zeros(3, 5), torch.arange(4), own, torch.tensor([1.0, 1.0, 3.0, 1.0]), torch.zeros(5))
+    assert weighted_nll(skewed).tolist() == pytest.approx([1.75, 3.75, 1.625])
+
+
+def test_the_question_s_own_tokens_are_told_from_the_template(tiny, tokenizer):
+    scorer = CertaintyScorer(tiny, tokenizer)
+    q = scorer._question("Where is the milk?")
+    pieces = [tokenizer.decode([t]) for t, own in zip(q.ids, q.own.tolist()) if own]
+    assert "".join(pieces).strip() == "Where is the milk?"
+    template = [tokenizer.decode([t]) for t, own in zip(q.ids, q.own.tolist()) if not own]
+    assert "".join(template) == "\n\nQuestion:\nAnswer:"
+    # the prior is the question part read with no segment: one pass, the same for every segment
+    alone = tokenizer("\n\nQuestion: Where is the milk?\nAnswer:", add_special_tokens=False)["input_ids"]
+    assert q.ids == alone and q.prior_nll.shape == (len(alone),)
+
+
+def test_a_metric_returning_the_wrong_shape_is_reported(tiny, tokenizer):
+    @register_metric("scalar_test")
+    def scalar(stats):
+        return stats.nll.mean()
+
+    try:
+        with pytest.raises(InputError, match="must return a tensor of shape \\(2,\\)"):
+            CertaintyScorer(tiny, tokenizer, metric="scalar_test").score(["a", "b"], "what?")
+    finally:
+        METRICS.pop("scalar_test")
 
 
 def reference_scores(model, tokenizer, scorer, texts, question, metric):
     """One sequence at a time, no padding, full logits: the plain definition."""
-    q_ids = scorer.encode_question(question)
+    q = scorer._question(question)
     out = []
     for text in texts:
-        ids = scorer.bos + tokenizer(scorer.template.prefix + text, add_special_tokens=False)["input_ids"] + q_ids
+        ids = scorer.bos + tokenizer(scorer.template.prefix + text, add_special_tokens=False)["input_ids"] + q.ids
         with torch.no_grad():
             logits = model(torch.tensor([ids])).logits[0].float()
-        logprobs = torch.log_softmax(logits, -1)[-len(q_ids) - 1:].unsqueeze(0)
-        out.append(METRICS[metric](logprobs, torch.tensor([q_ids])).item())
+        logprobs = torch.log_softmax(logits, -1)[-len(q.ids) - 1:].unsqueeze(0)
+        stats = stats_from_logprobs(logprobs, torch.tensor(q.ids), q.own, q.prior_nll)
+        out.append(METRICS[metric](stats).item())
     return out
 
 
-@pytest.mark.parametrize("metric", ["entropy_last", "entropy_mean", "question_nll"])
+@pytest.mark.parametrize("metric", ["entropy_last", "entropy_mean", "question_nll", "own_nll", "own_gain", "weighted_nll"])
 def test_batched_left_padded_scores_equal_one_at_a_time(tiny, tokenizer, metric):
     texts = ["short one.", "a much longer segment " * 12, "medium length text here " * 4, "x"]
     scorer = CertaintyScorer(tiny, tokenizer, metric=metric, batch_tokens=10_000)
@@ -84,8 +146,8 @@ def test_only_question_positions_reach_the_lm_head(tiny, tokenizer):
 
 def test_custom_metric_and_template(tiny, tokenizer):
     @register_metric("negative_length_test")
-    def negative(logprobs, ids):
-        return -torch.full((logprobs.shape[0],), float(ids.shape[1]))
+    def negative(stats):
+        return -torch.full((stats.nll.shape[0],), float(stats.ids.shape[0]))
 
     scorer = CertaintyScorer(tiny, tokenizer, metric="negative_length_test", template=PromptTemplate("", " Q: ", " A:"))
     assert scorer.score(["abc"], "one two three") == [-len(scorer.encode_question("one two three"))]

@@ -8,7 +8,8 @@ Suites:
   attention-speed SelfExtend / LM-Infinite vs plain SDPA: prefill, decode, peak memory
   passkey         landmark passkey, lengths x depths: bare, SelfExtend, LM-Infinite, XL3M reader
   niah            needle in a haystack (single, pizza): a heatmap per method
-  evidence        evidence recall at equal token budgets: our metrics vs BM25, MiniLM, random, begin, end
+  evidence        evidence recall at equal segment budgets: certainty metrics, fusions, BM25, MiniLM, LongLLMLingua
+  rerank          reranking in RAG: 20 candidates from a vector store, each method keeps 3
   lminfinite-cache  LM-Infinite's cache bytes on the real model, short run vs long run
   report          rewrite the README's results section from bench-results/ (make bench ends with it)
 
@@ -32,7 +33,10 @@ import torch
 from ..models import load_model
 from ..reader import LongContextReader
 from ..scoring import CertaintyScorer
+from .evidence import DATASETS as DATASETS_ALL
 from .methods import METHODS
+
+DATASETS_DEFAULT = ("babi", "lowoverlap", "loogle_long", "lowoverlap_control", "loogle", "kv", "lines", "ruler")
 from .passkey import make_passkey, passkey_correct, spread_depths
 
 RESULTS = Path("bench-results")
@@ -54,10 +58,11 @@ def environment() -> dict:
     }
 
 
-def save(suite: str, settings: dict, rows: list, table: str) -> None:
+def save(suite: str, settings: dict, rows: list, table: str, extra: dict | None = None) -> None:
     RESULTS.mkdir(exist_ok=True)
     settings = settings | {"command": "python -m entropy_retriever.bench " + " ".join(sys.argv[1:])}
     payload = {"suite": suite, "environment": environment(), "settings": settings, "rows": rows, "table": table}
+    payload |= extra or {}
     (RESULTS / f"{suite}.json").write_text(json.dumps(payload, indent=1))
     (RESULTS / f"{suite}.md").write_text(table + "\n")
     print(table)
@@ -198,36 +203,125 @@ def cmd_scoring_speed(args) -> None:
 
 
 # -------------------------------------------------------------------- evidence recall
+def _count_option(value: str):
+    name, _, count = value.rpartition("=")
+    if not count.isdigit() or int(count) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: give a positive count, or NAME=COUNT for one data set")
+    return (name or None, int(count))
+
+
+def _examples(ev, root, tokenizer, datasets, n, window_tokens, seed) -> list:
+    """The examples of each data set, ``n`` as ``--n`` gives it: ``[(None, default), (name, count), ...]``."""
+    counts = {name: c for name, c in n}
+    default = counts.pop(None, 8)
+    return [e for d in datasets for e in ev.load_examples(root, tokenizer, [d], counts.get(d, default), window_tokens, seed)]
+
+
 def cmd_evidence(args) -> None:
+    from . import evidence as ev
+
+    if args.scores:
+        return _evidence_from_scores(args)
+    root = ev.data_dir(args.data)
+    model, tokenizer = load_model(args.model)
+    examples = _examples(ev, root, tokenizer, args.datasets, args.n, args.window_tokens, args.seed)
+    scorers = {t: CertaintyScorer(model, tokenizer, template=t, progress=False)
+               for t in (*args.templates, "longllmlingua")}
+    minilm = ev.MiniLM()
+    rows, raw, signal_seconds = [], [], {}
+    minilm.scores(ev.segment_example(examples[0], tokenizer, args.segment_tokens)[:1], "warm up")
+    for example in progress(examples, desc="evidence recall", unit="doc"):
+        segments = ev.segment_example(example, tokenizer, args.segment_tokens)
+        started = time.perf_counter()
+        scores = ev.method_scores(example, segments, scorers, minilm, signal_seconds)
+        rankings = ev.rankings_for(example, segments, scorers, minilm, args.seed, scores=scores)
+        seconds = time.perf_counter() - started
+        for method, ranking in rankings.items():
+            for k in args.segments:
+                rows.append({"dataset": example.dataset, "id": example.id, "method": method, "budget": k,
+                             "recall": ev.recall(example, segments, ev.keep_top(ranking, segments, k)),
+                             "rank": ev.evidence_rank(example, segments, ranking), "segments": len(segments),
+                             "tokens": sum(s.n_tokens for s in segments)})
+        raw.append({"dataset": example.dataset, "id": example.id, "question": example.question,
+                    "evidence": example.evidence, "spans": [(s.start, s.end) for s in segments],
+                    "scores": {m: [round(v, 5) for v in values] for m, values in scores.items()}})
+        print(json.dumps({"dataset": example.dataset, "id": example.id, "segments": len(segments),
+                          "seconds": round(seconds, 1)}), flush=True)
+    datasets = ev.datasets_present(args.datasets, rows)
+    table, means = ev.summarise(rows, args.segments, datasets)
+    cost = ev.signal_cost_table(signal_seconds, sum(r["tokens"] for r in rows if r["method"] == "random" and r["budget"] == args.segments[0]))
+    readme_table = ev.readme_summary(rows, args.segments, datasets) + "\n\n" + cost
+    save("evidence", vars(args) | {"command": " ".join(sys.argv), "data": str(root)}, rows, table + "\n\n" + cost,
+         extra={"scores": raw, "seconds": signal_seconds, "readme_table": readme_table})
+
+
+def _evidence_from_scores(args) -> None:
+    """Recompute every ranking, fusion and table from the per-segment scores an earlier run saved.
+
+    No model runs: the loaders rebuild the same documents (the run's settings and seed), and each
+    document's segment spans and evidence are checked against the saved ones before use.
+    """
+    from . import evidence as ev
+    from ..segments import Segment
+
+    earlier = json.loads(Path(args.scores).read_text())
+    settings = earlier["settings"]
+    root = ev.data_dir(args.data or settings.get("data"))
+    _, tokenizer = load_model(args.model)
+    examples = {(e.dataset, str(e.id)): e for e in _examples(
+        ev, root, tokenizer, settings["datasets"], settings["n"], settings["window_tokens"], settings["seed"])}
+    rows = []
+    for saved in earlier["scores"]:
+        example = examples.get((saved["dataset"], str(saved["id"])))
+        if example is None or [list(x) for x in example.evidence] != [list(x) for x in saved["evidence"]]:
+            raise SystemExit(f"{args.scores}: {saved['dataset']} {saved['id']} is not the document these loaders build; "
+                             "rerun the suite instead of reusing its scores")
+        segments = [Segment(i, "", a, b, example.context[a:b], 0) for i, (a, b) in enumerate(saved["spans"])]
+        for method, ranking in ev.rankings_for(example, segments, {}, None, settings["seed"], scores=saved["scores"]).items():
+            for k in args.segments:
+                rows.append({"dataset": example.dataset, "id": example.id, "method": method, "budget": k,
+                             "recall": ev.recall(example, segments, ev.keep_top(ranking, segments, k)),
+                             "rank": ev.evidence_rank(example, segments, ranking), "segments": len(segments)})
+    datasets = ev.datasets_present(settings["datasets"], rows)
+    table, _ = ev.summarise(rows, args.segments, datasets)
+    readme_table = ev.readme_summary(rows, args.segments, datasets)
+    command = f"{settings['command']}, then python -m entropy_retriever.bench " + " ".join(sys.argv[1:])
+    payload = {"suite": "evidence", "environment": earlier["environment"] | {"date": earlier["environment"]["date"]},
+               "settings": settings | {"command": command, "segments": args.segments, "recomputed_from": args.scores},
+               "rows": rows, "table": table, "readme_table": readme_table, "scores": earlier["scores"]}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "evidence.json").write_text(json.dumps(payload, indent=1))
+    (RESULTS / "evidence.md").write_text(table + "\n")
+    print(table)
+    print(f"\n(recomputed from {args.scores}; saved {RESULTS / 'evidence'}.json and .md)")
+
+
+def cmd_rerank(args) -> None:
+    """Reranking in RAG: a vector store gives 20 candidate passages; each method keeps 3."""
     from . import evidence as ev
 
     root = ev.data_dir(args.data)
     model, tokenizer = load_model(args.model)
-    examples = ev.load_examples(root, tokenizer, args.datasets, args.n, args.window_tokens, args.seed)
-    scorers = {t: CertaintyScorer(model, tokenizer, template=t, progress=False) for t in args.templates}
+    examples = _examples(ev, root, tokenizer, args.datasets, args.n, args.window_tokens, args.seed)
+    scorers = {t: CertaintyScorer(model, tokenizer, template=t, progress=False) for t in ("plain", "longllmlingua")}
     minilm = ev.MiniLM()
     rows = []
-    for example in progress(examples, desc="evidence recall", unit="doc"):
-        segments = ev.segment_example(example, tokenizer, args.segment_tokens)
+    for example in progress(examples, desc="reranking", unit="doc"):
         started = time.perf_counter()
-        rankings = ev.rankings_for(example, segments, scorers, minilm, args.seed)
-        seconds = time.perf_counter() - started
-        for method, ranking in rankings.items():
-            for budget in args.budgets:
-                kept = ev.keep_within_budget(ranking, segments, budget)
-                rows.append({"dataset": example.dataset, "id": example.id, "method": method, "budget": budget,
-                             "recall": ev.recall(example, segments, kept), "segments": len(segments),
-                             "tokens": sum(s.n_tokens for s in segments)})
-        print(json.dumps({"dataset": example.dataset, "id": example.id, "segments": len(segments),
-                          "seconds": round(seconds, 1)}), flush=True)
-    table, means = ev.summarise(rows, args.budgets, args.datasets)
-    ours = [(value, m) for (m, budget), value in means.items() if budget == args.budgets[-1] and m not in ev.BASELINES]
-    best_score = max(v for v, _ in ours)
-    best = [m for v, m in ours if v == best_score]
-    table += (f"\n\nBest of our metrics at budget {args.budgets[-1]}: **{best[0]}**"
-              + (f" (tied with {', '.join(best[1:])})" if best[1:] else "")
-              + f", mean recall over data sets {best_score:.2f}.")
-    save("evidence", vars(args) | {"command": " ".join(sys.argv), "data": str(root)}, rows, table)
+        candidates = ev.first_stage(example, tokenizer, args.passage_tokens, minilm, args.candidates)
+        ceiling = ev.recall(example, candidates, list(range(len(candidates))))
+        for method, ranking in ev.rerank_rankings(example, candidates, scorers, minilm, args.seed).items():
+            rows.append({"dataset": example.dataset, "id": example.id, "method": method, "budget": args.keep,
+                         "recall": ev.recall(example, candidates, ev.keep_top(ranking, candidates, args.keep)),
+                         "ceiling": ceiling, "candidates": len(candidates)})
+        print(json.dumps({"dataset": example.dataset, "id": example.id, "candidates": len(candidates),
+                          "ceiling": round(ceiling, 2), "seconds": round(time.perf_counter() - started, 1)}), flush=True)
+    datasets = ev.datasets_present(args.datasets, rows)
+    table, _ = ev.summarise(rows, [args.keep], datasets)
+    ceilings = " | ".join(f"{d} {statistics.fmean(r['ceiling'] for r in rows if r['dataset'] == d and r['method'] == 'random'):.2f}"
+                          for d in datasets)
+    table += f"\n\nRecall of all {args.candidates} candidates (the most any reranker can keep): {ceilings}."
+    save("rerank", vars(args) | {"data": str(root)}, rows, table)
 
 
 # ---------------------------------------------------------- passkey and needles, 4 methods
@@ -404,7 +498,7 @@ def cmd_report(args) -> None:
     from .report import rewrite_readme
 
     readme = Path(args.readme).resolve()
-    rewrite_readme(readme, RESULTS.resolve(), readme.parent / "docs" / "results")
+    rewrite_readme(readme, RESULTS.resolve(), readme.parent / "docs" / "results", only=args.only)
 
 
 def main(argv=None) -> None:
@@ -428,17 +522,30 @@ def main(argv=None) -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--model", default=None)
     p.set_defaults(run=cmd_scoring_speed)
-    p = sub.add_parser("evidence", help="evidence recall at equal token budgets: our metrics vs BM25, MiniLM, random, begin, end")
-    p.add_argument("--datasets", nargs="+", default=["loogle", "kv", "lines", "ruler"])
-    p.add_argument("--n", type=int, default=8, help="examples per data set")
-    p.add_argument("--budgets", type=int, nargs="+", default=[512, 1024], help="token budgets; the last one picks the default")
+    p = sub.add_parser("evidence", help="evidence recall at equal segment budgets: certainty metrics, fusions, BM25, MiniLM, LongLLMLingua, random, begin, end")
+    p.add_argument("--datasets", nargs="+", default=list(DATASETS_DEFAULT), choices=list(DATASETS_ALL))
+    p.add_argument("--n", nargs="+", default=["8"], type=_count_option,
+                   help="examples per data set: a number for all, then NAME=COUNT for some (loogle_long has 9 usable questions)")
+    p.add_argument("--segments", type=int, nargs="+", default=[1, 2, 4], help="budgets: how many segments each method keeps")
     p.add_argument("--segment-tokens", type=int, default=256)
-    p.add_argument("--window-tokens", type=int, default=4000, help="LooGLE window around the evidence")
-    p.add_argument("--templates", nargs="+", default=["plain", "chat"])
+    p.add_argument("--window-tokens", type=int, default=3072, help="document length for LooGLE windows and the essay haystacks")
+    p.add_argument("--templates", nargs="+", default=["plain"], help="templates for our certainty metrics (LongLLMLingua's is always run as a baseline)")
+    p.add_argument("--scores", default=None, help="recompute the tables from the per-segment scores saved by an earlier run (no model runs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", default=None, help="evaluation data folder (default: $ENTROPY_RETRIEVER_DATA or ../shared/data)")
     p.add_argument("--model", default=None)
     p.set_defaults(run=cmd_evidence)
+    p = sub.add_parser("rerank", help="reranking in RAG: 20 candidates from all-MiniLM-L6-v2, each method keeps 3")
+    p.add_argument("--datasets", nargs="+", default=["babi", "lowoverlap", "loogle_long", "lowoverlap_control"], choices=list(DATASETS_ALL))
+    p.add_argument("--n", nargs="+", default=["8"], type=_count_option, help="examples per data set, as for evidence")
+    p.add_argument("--passage-tokens", type=int, default=96, help="passage size of the vector store")
+    p.add_argument("--candidates", type=int, default=20, help="passages the first stage retrieves")
+    p.add_argument("--keep", type=int, default=3, help="passages the reranker keeps")
+    p.add_argument("--window-tokens", type=int, default=3072)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", default=None)
+    p.add_argument("--model", default=None)
+    p.set_defaults(run=cmd_rerank)
     def method_options(p, lengths, depths):
         p.add_argument("--lengths", type=int, nargs="+", default=lengths)
         p.add_argument("--depths", type=float, nargs="+", default=depths)
@@ -485,6 +592,7 @@ def main(argv=None) -> None:
     p.set_defaults(run=cmd_lminfinite_cache)
     p = sub.add_parser("report", help="rewrite the README's results section from bench-results/")
     p.add_argument("--readme", default="README.md")
+    p.add_argument("--only", nargs="+", default=None, help="rewrite these suites' parts only; keep the others as they are")
     p.set_defaults(run=cmd_report)
     args = parser.parse_args(argv)
     run = args.run

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import math
 from typing import Any, Optional, Sequence
 
 from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import ConfigDict, Field, PrivateAttr
 
+from entropy_retriever.fusion import DEFAULT_SIGNALS, SIGNALS
+from entropy_retriever.scoring import DEFAULT_METRIC
+
 
 class CertaintyCompressor(BaseDocumentCompressor):
-    """Keep the retrieved documents a local model is most certain about when it reads each with the query.
+    """Keep the retrieved documents that matter most for the query: by default the reciprocal-rank
+    fusion of a local model's certainty (it reads each document with the query), BM25 and a
+    sentence embedder; ``signals=("certainty",)`` uses the model alone.
 
     Returns copies of the kept documents in document order (by ``metadata["source"]``, the
-    source holding the most certain document first, then by ``metadata["start_index"]``, which
-    text splitters add with ``add_start_index=True``), with ``metadata["certainty"] = exp(-metric)``
-    added; the originals are not modified.
+    source holding the best document first, then by ``metadata["start_index"]``, which
+    text splitters add with ``add_start_index=True``), with ``metadata["relevance"]`` (in
+    (0, 1], 1 for the best) and ``metadata["signals"]`` (each signal's own score, lower =
+    better) added; the originals are not modified.
 
     >>> compressor = CertaintyCompressor(top_n=3)
     >>> retriever = ContextualCompressionRetriever(base_compressor=compressor, base_retriever=base)
@@ -27,7 +32,8 @@ class CertaintyCompressor(BaseDocumentCompressor):
 
     top_n: Optional[int] = Field(default=3, description="Documents to keep (None when token_budget is set).")
     token_budget: Optional[int] = Field(default=None, description="Keep the most certain documents that fit this many tokens.")
-    metric: str = Field(default="question_nll", description="question_nll, entropy_mean or entropy_last.")
+    metric: str = Field(default=DEFAULT_METRIC, description="The certainty metric (entropy_retriever.scoring.METRICS).")
+    signals: tuple[str, ...] = Field(default=DEFAULT_SIGNALS, description=f"Signals to fuse, from {SIGNALS}.")
     _reranker: Any = PrivateAttr()
 
     def __init__(self, *, model: Any = None, tokenizer: Any = None, **kwargs: Any) -> None:
@@ -35,7 +41,8 @@ class CertaintyCompressor(BaseDocumentCompressor):
         from entropy_retriever import CertaintyReranker
 
         top_n = None if self.token_budget is not None else self.top_n
-        self._reranker = CertaintyReranker(model, tokenizer, top_n=top_n, token_budget=self.token_budget, metric=self.metric)
+        self._reranker = CertaintyReranker(model, tokenizer, top_n=top_n, token_budget=self.token_budget,
+                                           metric=self.metric, signals=self.signals)
 
     def compress_documents(
         self, documents: Sequence[Document], query: str, callbacks: Optional[Callbacks] = None
@@ -54,7 +61,7 @@ class CertaintyCompressor(BaseDocumentCompressor):
         return [
             Document(
                 page_content=documents[k.index].page_content,
-                metadata={**documents[k.index].metadata, "certainty": math.exp(-k.score)},
+                metadata={**documents[k.index].metadata, "relevance": k.relevance, "signals": k.signals},
                 id=documents[k.index].id,
             )
             for k in kept

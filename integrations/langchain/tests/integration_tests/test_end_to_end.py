@@ -40,8 +40,9 @@ def test_contextual_compression_keeps_the_needle_the_retriever_ranks_last(embedd
     retriever = ContextualCompressionRetriever(base_compressor=compressor, base_retriever=base)
     kept = retriever.invoke(ASK)
     assert len(kept) == 2 and any("58213" in d.page_content for d in kept)
-    assert all(0 < d.metadata["certainty"] <= 1 and d.metadata["source"].startswith("doc") for d in kept)
-    assert "certainty" not in ranked[0].metadata  # the originals are untouched
+    assert all(0 < d.metadata["relevance"] <= 1 and d.metadata["source"].startswith("doc") for d in kept)
+    assert all(set(d.metadata["signals"]) == {"certainty", "bm25", "dense"} for d in kept)
+    assert "relevance" not in ranked[0].metadata  # the originals are untouched
     again = asyncio.run(retriever.ainvoke(ASK))
     assert [d.page_content for d in again] == [d.page_content for d in kept]
 

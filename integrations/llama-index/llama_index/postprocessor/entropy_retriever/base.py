@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 from typing import Any, List, Optional
 
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
@@ -13,17 +12,20 @@ from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRan
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
+from entropy_retriever.fusion import DEFAULT_SIGNALS, SIGNALS
+from entropy_retriever.scoring import DEFAULT_METRIC
+
 dispatcher = get_dispatcher(__name__)
 
 
 class CertaintyRerank(BaseNodePostprocessor):
-    """Rescore retrieved nodes by a local model's certainty on the query; keep the best, in document order.
+    """Rescore retrieved nodes for the query; keep the best, in document order.
 
-    Each node is read by the model together with the query; the more certain the model is
-    about the query after reading it (lower ``metric``), the better the node. The kept nodes
-    come back grouped by source document (the one holding the most certain node first) and by
-    position inside it, with their metadata untouched; ``score`` is ``exp(-metric)``, a
-    certainty in (0, 1] where higher is better.
+    By default a node's rank fuses (by reciprocal rank) a local model's certainty about the
+    query after reading the node, BM25 and a sentence embedder; ``signals=("certainty",)``
+    uses the model alone. The kept nodes come back grouped by source document (the one
+    holding the best node first) and by position inside it, with their metadata untouched;
+    ``score`` is the relevance in (0, 1], 1 for the best node.
 
     >>> rerank = CertaintyRerank(top_n=3)                 # the embedded SmolLM2 model
     >>> engine = index.as_query_engine(similarity_top_k=10, node_postprocessors=[rerank])
@@ -31,7 +33,8 @@ class CertaintyRerank(BaseNodePostprocessor):
 
     top_n: Optional[int] = Field(default=3, description="Number of nodes to keep (or None with token_budget).")
     token_budget: Optional[int] = Field(default=None, description="Keep the most certain nodes that fit this many tokens.")
-    metric: str = Field(default="question_nll", description="Certainty metric: question_nll, entropy_mean or entropy_last.")
+    metric: str = Field(default=DEFAULT_METRIC, description="The certainty metric (entropy_retriever.scoring.METRICS).")
+    signals: tuple[str, ...] = Field(default=DEFAULT_SIGNALS, description=f"Signals to fuse, from {SIGNALS}.")
     model_name: str = Field(default="embedded SmolLM2-135M-Instruct", description="The scoring model, for events.")
     _reranker: Any = PrivateAttr()
 
@@ -40,7 +43,8 @@ class CertaintyRerank(BaseNodePostprocessor):
         top_n: Optional[int] = 3,
         *,
         token_budget: Optional[int] = None,
-        metric: str = "question_nll",
+        metric: str = DEFAULT_METRIC,
+        signals: tuple[str, ...] = DEFAULT_SIGNALS,
         model: Any = None,
         tokenizer: Any = None,
         model_name: Optional[str] = None,
@@ -52,9 +56,10 @@ class CertaintyRerank(BaseNodePostprocessor):
             raise ImportError("CertaintyRerank needs entropy-retriever: pip install entropy-retriever") from exc
         if token_budget is not None:
             top_n = None
-        reranker = CertaintyReranker(model, tokenizer, top_n=top_n, token_budget=token_budget, metric=metric)
+        reranker = CertaintyReranker(model, tokenizer, top_n=top_n, token_budget=token_budget, metric=metric, signals=signals)
         name = model_name or (getattr(getattr(model, "config", None), "name_or_path", None) or "embedded SmolLM2-135M-Instruct")
-        super().__init__(top_n=top_n, token_budget=token_budget, metric=metric, model_name=name, **kwargs)
+        super().__init__(top_n=top_n, token_budget=token_budget, metric=metric, signals=tuple(signals),
+                         model_name=name, **kwargs)
         self._reranker = reranker
 
     @classmethod
@@ -92,7 +97,7 @@ class CertaintyRerank(BaseNodePostprocessor):
             },
         ) as event:
             kept = self._reranker.rerank(passages, query_bundle.query_str)
-            result = [NodeWithScore(node=nodes[k.index].node, score=math.exp(-k.score)) for k in kept]
+            result = [NodeWithScore(node=nodes[k.index].node, score=k.relevance) for k in kept]
             event.on_end(payload={EventPayload.NODES: result})
         dispatcher.event(ReRankEndEvent(nodes=result))
         return result

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 from typing import Any, List, Optional, Union
 
@@ -14,16 +13,18 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 class LongDocumentRetriever(BaseRetriever):
     """Split one long text (a string or a file path) into segments, score each against the
-    query with the model's certainty, and return the kept spans as nodes, in document order.
+    query (by default the fusion of the model's certainty, BM25 and a sentence embedder), and
+    return the kept spans as nodes, in document order.
 
     Each node carries ``start_char_idx``/``end_char_idx`` and, in its metadata, the source,
-    the character span and the segment numbers it covers. ``score`` is ``exp(-metric)``.
+    the character span and the segment numbers it covers. ``score`` is the span's relevance
+    in (0, 1], 1 for the best segment.
 
     >>> retriever = LongDocumentRetriever(Path("novel.txt"), top_k=4)
     >>> nodes = retriever.retrieve("Who sent the letter?")
 
     Any keyword the core ``LongContextReader`` takes (``segment_tokens``, ``token_budget``,
-    ``metric``, ``template``, a ``model`` and ``tokenizer``) is passed through.
+    ``metric``, ``template``, ``signals``, a ``model`` and ``tokenizer``) is passed through.
     """
 
     def __init__(
@@ -68,7 +69,7 @@ class LongDocumentRetriever(BaseRetriever):
                 excluded_llm_metadata_keys=["start_char", "end_char", "segments", "metric"],
                 excluded_embed_metadata_keys=["start_char", "end_char", "segments", "metric"],
             )
-            nodes.append(NodeWithScore(node=node, score=math.exp(-span.score)))
+            nodes.append(NodeWithScore(node=node, score=span.relevance))
         return nodes
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> List[NodeWithScore]:
