@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .errors import InputError
-from .fusion import DEFAULT_SIGNALS, fuse_signals, method_label, resolve_signals
+from .fusion import DEFAULT_SIGNALS, fuse_signals, method_label, resolve_signals, validate_signals
 from .llm import LongContextLM
 from .models import model_and_tokenizer, model_lock
 from .scoring import DEFAULT_METRIC, CertaintyScorer, MetricFn, PromptTemplate
@@ -71,12 +71,7 @@ class LongContextReader:
     ) -> None:
         if extend not in ("selfextend", None):
             raise InputError("extend must be 'selfextend' (read a long key context with SelfExtend) or None (refuse it)")
-        self.signals = resolve_signals(signals)
-        if threshold is not None and self.signals != ("certainty",):
-            raise InputError(
-                "threshold compares certainty scores, so it needs signals=('certainty',); with fused "
-                "signals, choose top_k or token_budget"
-            )
+        self.signals = _check_signals(signals, threshold)
         model, tokenizer = model_and_tokenizer(model, tokenizer, "LongContextReader")
         if top_k is None and token_budget is None and threshold is None:
             token_budget = DEFAULT_TOKEN_BUDGET
@@ -99,6 +94,7 @@ class LongContextReader:
     def from_pretrained(cls, name_or_path=None, *, device="auto", dtype="auto", **kwargs) -> "LongContextReader":
         from .models import load_model
 
+        _check_signals(kwargs.get("signals", DEFAULT_SIGNALS), kwargs.get("threshold"), resolve=False)  # before the slow load
         model, tokenizer = load_model(name_or_path, device=device, dtype=dtype)
         return cls(model, tokenizer, **kwargs)
 
@@ -164,3 +160,14 @@ class LongContextReader:
                 return extended.generate_ids(ids, max_new_tokens)
             finally:
                 remove_policy(lm.model)
+
+
+def _check_signals(signals, threshold, *, resolve: bool = True) -> tuple[str, ...]:
+    """The signals, checked (and, with ``resolve``, 'dense' dropped with a warning when not installed)."""
+    signals = resolve_signals(signals) if resolve else validate_signals(signals)
+    if threshold is not None and signals != ("certainty",):
+        raise InputError(
+            "threshold compares certainty scores, so it needs signals=('certainty',); with fused "
+            "signals, choose top_k or token_budget"
+        )
+    return signals

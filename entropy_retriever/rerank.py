@@ -1,10 +1,11 @@
-"""Rescore retrieved passages by the model's certainty on the question; keep the best, in document order.
+"""Rescore retrieved passages for the question; keep the best, in document order.
 
 This is the XL3M selection step applied to passages that a retriever already found, and the
-core of the LlamaIndex node postprocessor and the LangChain document compressor: each passage
-is scored as *passage + question* (lower = more certain), the most certain are kept (``top_n``
-or what fits ``token_budget``), and the kept ones come back in document order: grouped by
-source document, the source holding the most certain passage first, and by position inside it.
+core of the LlamaIndex node postprocessor and the LangChain document compressor. By default
+each passage is ranked by the model's certainty (it reads *passage + question*), by BM25 and
+by a sentence embedder, and the rankings are fused (``entropy_retriever.fusion``); the best
+are kept (``top_n`` or what fits ``token_budget``), and come back in document order: grouped
+by source document, the source holding the best passage first, and by position inside it.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class RankedPassage:
 
 
 class CertaintyReranker:
-    """Keep the passages the model is most certain about when it reads each one with the question.
+    """Keep the passages that rank best for the question: by default the fusion of the model's
+    certainty (reading each passage with the question), BM25 and a sentence embedder.
 
     >>> reranker = CertaintyReranker(top_n=3)            # the embedded default model
     >>> kept = reranker.rerank([Passage(t, "doc", i) for i, t in enumerate(chunks)], "Who won?")

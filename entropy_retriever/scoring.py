@@ -229,7 +229,7 @@ def model_window(model) -> int | None:
 class CertaintyScorer:
     """Score segments by the model's certainty at a question (lower = more relevant).
 
-    >>> scorer = CertaintyScorer(model, tokenizer)            # metric="question_nll"
+    >>> scorer = CertaintyScorer(model, tokenizer)            # metric="weighted_nll"
     >>> scores = scorer.score(segments, "What is the pass key?")
     """
 

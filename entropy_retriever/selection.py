@@ -1,4 +1,4 @@
-"""Pick the most certain segments and splice them, in document order, into a key context."""
+"""Pick the best-scored segments and splice them, in document order, into a key context."""
 
 from __future__ import annotations
 

@@ -45,3 +45,17 @@ def test_errors_are_one_clear_line(args, message, tmp_path):
     out = run(*args)
     assert out.returncode == 2
     assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_threshold_with_fused_signals_is_refused_before_the_model_loads(tmp_path, capsys, monkeypatch):
+    from entropy_retriever import models
+    from entropy_retriever.cli import main
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model was loaded before the arguments were checked")
+
+    monkeypatch.setattr(models, "load_model", no_load)
+    doc = tmp_path / "doc.txt"
+    doc.write_text("Some text. More text.")
+    assert main(["select", str(doc), "what?", "--threshold", "3"]) == 2
+    assert "threshold compares certainty scores" in capsys.readouterr().err

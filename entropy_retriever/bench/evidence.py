@@ -608,7 +608,7 @@ def signal_cost_table(seconds: dict[str, float], tokens: int) -> str:
     parts = [s for s in ("certainty", "bm25", "dense") if s in seconds]
     total = sum(seconds[s] for s in parts)
     lines = [f"**Cost of each signal** (the whole run: {tokens:,} document tokens; the same segments for each)", "",
-             "| signal | seconds per 1,000 tokens | share of the fused selection's time |", "|---|---|---|"]
+             "| signal | milliseconds per 1,000 tokens | share of the fused selection's time |", "|---|---|---|"]
     for s in parts:
-        lines.append(f"| {s} | {1000 * seconds[s] / max(1, tokens):.3f} | {seconds[s] / total:.1%} |")
+        lines.append(f"| {s} | {1e6 * seconds[s] / max(1, tokens):,.1f} | {seconds[s] / total:.2%} |")
     return "\n".join(lines)
