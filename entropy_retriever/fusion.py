@@ -121,7 +121,7 @@ class BM25:
         out = []
         for length, counts in zip(self.lengths, self.counts):
             norm = self.k1 * (1 - self.b + self.b * length / average)
-            out.append(-sum(w * c / (c + norm) for w, c in zip(idf, counts) if c))
+            out.append(-float(sum(w * c / (c + norm) for w, c in zip(idf, counts) if c)))
         return out
 
 
