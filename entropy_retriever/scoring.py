@@ -67,14 +67,20 @@ METRICS: dict[str, MetricFn] = {}
 DEFAULT_METRIC = "weighted_nll"
 
 
-def register_metric(name: str) -> Callable[[MetricFn], MetricFn]:
+def register_metric(name: str, *, replace: bool = False) -> Callable[[MetricFn], MetricFn]:
     """Add a metric to the registry under ``name``.
 
     A metric takes a :class:`TokenStats` for a batch of segments and returns one score per
-    segment (a tensor of shape ``(B,)``); lower scores must mean more relevant.
+    segment (a tensor of shape ``(B,)``); lower scores must mean more relevant. A name that is
+    already registered (the default metric's, say) is refused unless ``replace=True``.
     """
+    if not isinstance(name, str) or not name:
+        raise InputError("register_metric needs a non-empty name")
 
     def add(fn: MetricFn) -> MetricFn:
+        if name in METRICS and not replace:
+            raise InputError(f"a metric named {name!r} is already registered: choose another name, "
+                             "or pass replace=True to replace it")
         METRICS[name] = fn
         return fn
 
@@ -140,11 +146,18 @@ class _Question:
 
 def _metric_values(fn: MetricFn, stats: TokenStats, n: int) -> list[float]:
     values = fn(stats)
+    name = getattr(fn, "__name__", fn)
     if not isinstance(values, torch.Tensor) or values.shape != (n,):
         raise InputError(
-            f"the metric {getattr(fn, '__name__', fn)!r} must return a tensor of shape ({n},), one score "
+            f"the metric {name!r} must return a tensor of shape ({n},), one score "
             f"per segment; it returned {type(values).__name__}"
             + (f" of shape {tuple(values.shape)}" if isinstance(values, torch.Tensor) else "")
+        )
+    bad = (~torch.isfinite(values.float())).nonzero().flatten().tolist()
+    if bad:
+        raise InputError(
+            f"the metric {name!r} returned a score that is not a finite number ({values[bad[0]].item()}) "
+            f"for {len(bad)} of {n} segments; a selection cannot rank those: fix the metric"
         )
     return values.float().tolist()
 

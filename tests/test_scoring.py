@@ -74,16 +74,35 @@ def test_the_question_s_own_tokens_are_told_from_the_template(tiny, tokenizer):
     assert q.ids == alone and q.prior_nll.shape == (len(alone),)
 
 
-def test_a_metric_returning_the_wrong_shape_is_reported(tiny, tokenizer):
+def test_a_metric_returning_the_wrong_shape_or_nan_is_reported(tiny, tokenizer):
     @register_metric("scalar_test")
     def scalar(stats):
         return stats.nll.mean()
 
+    @register_metric("nan_test")
+    def nan(stats):
+        return torch.full((stats.nll.shape[0],), float("nan"))
+
     try:
         with pytest.raises(InputError, match="must return a tensor of shape \\(2,\\)"):
             CertaintyScorer(tiny, tokenizer, metric="scalar_test").score(["a", "b"], "what?")
+        with pytest.raises(InputError, match="not a finite number \\(nan\\) for 2 of 2 segments"):
+            CertaintyScorer(tiny, tokenizer, metric="nan_test").score(["a", "b"], "what?")
     finally:
         METRICS.pop("scalar_test")
+        METRICS.pop("nan_test")
+
+
+def test_registering_a_taken_name_needs_replace():
+    original = METRICS["weighted_nll"]
+    with pytest.raises(InputError, match="already registered.*replace=True"):
+        register_metric("weighted_nll")(lambda stats: stats.nll.mean(-1))
+    assert METRICS["weighted_nll"] is original
+    try:
+        register_metric("weighted_nll", replace=True)(own_nll)
+        assert METRICS["weighted_nll"] is own_nll
+    finally:
+        METRICS["weighted_nll"] = original
 
 
 def reference_scores(model, tokenizer, scorer, texts, question, metric):
