@@ -33,8 +33,8 @@ test: $(STAMP)
 # reranking and needle suites. The README's evidence table is a larger run of the same suite.
 BENCH := $(PY) -m entropy_retriever.bench
 bench: $(STAMP)
-	$(BENCH) evidence --n 4 lowoverlap=20 lowoverlap_control=10 loogle_long=6
-	$(BENCH) rerank --n 4 lowoverlap=8
+	$(BENCH) evidence --n 3 lowoverlap=16 lowoverlap_control=8 loogle_long=6
+	$(BENCH) rerank --n 3 lowoverlap=6
 	$(BENCH) passkey --lengths 4000 12000 --depths 0.1 0.5 0.9
 	$(BENCH) niah --lengths 3000 12000 --depths 0.1 0.5 0.9
 	$(BENCH) scoring-speed --repeats 2
