@@ -125,6 +125,14 @@ class BM25:
         return out
 
 
+def bm25_scores(texts: Sequence[str], question: str) -> list[float]:
+    """The BM25 signal of every text (lower = better)."""
+    bm25 = BM25(question)
+    for text in texts:
+        bm25.add(text)
+    return bm25.scores()
+
+
 # ----------------------------------------------------------------------------- dense
 _DENSE_LOCK = threading.Lock()
 _DENSE: dict[str, "DenseEmbedder"] = {}
@@ -252,10 +260,7 @@ def fuse_signals(texts: Sequence[str], question: str, signals: Sequence[str], ce
                 raise InputError("the certainty signal needs the model's scores")
             values[signal] = list(certainty)
         elif signal == "bm25":
-            bm25 = BM25(question)
-            for text in texts:
-                bm25.add(text)
-            values[signal] = bm25.scores()
+            values[signal] = bm25_scores(texts, question)
         else:
             values[signal] = DenseEmbedder.shared().scores(list(texts), question)
     fused = values[signals[0]] if len(signals) == 1 else rrf_scores(list(values.values()))

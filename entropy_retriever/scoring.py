@@ -9,7 +9,6 @@ distributions into one number per segment; lower always means more relevant.
 
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Sequence

@@ -234,7 +234,7 @@ def cmd_evidence(args) -> None:
         segments = ev.segment_example(example, tokenizer, args.segment_tokens)
         started = time.perf_counter()
         scores = ev.method_scores(example, segments, scorers, minilm, signal_seconds)
-        rankings = ev.rankings_for(example, segments, scorers, minilm, args.seed, scores=scores)
+        rankings = ev.rankings_for(example, segments, scores, args.seed)
         seconds = time.perf_counter() - started
         for method, ranking in rankings.items():
             for k in args.segments:
@@ -277,7 +277,7 @@ def _evidence_from_scores(args) -> None:
             raise SystemExit(f"{args.scores}: {saved['dataset']} {saved['id']} is not the document these loaders build; "
                              "rerun the suite instead of reusing its scores")
         segments = [Segment(i, "", a, b, example.context[a:b], 0) for i, (a, b) in enumerate(saved["spans"])]
-        for method, ranking in ev.rankings_for(example, segments, {}, None, settings["seed"], scores=saved["scores"]).items():
+        for method, ranking in ev.rankings_for(example, segments, saved["scores"], settings["seed"]).items():
             for k in args.segments:
                 rows.append({"dataset": example.dataset, "id": example.id, "method": method, "budget": k,
                              "recall": ev.recall(example, segments, ev.keep_top(ranking, segments, k)),
@@ -286,7 +286,7 @@ def _evidence_from_scores(args) -> None:
     table, _ = ev.summarise(rows, args.segments, datasets)
     readme_table = ev.readme_summary(rows, args.segments, datasets)
     command = f"{settings['command']}, then python -m entropy_retriever.bench " + " ".join(sys.argv[1:])
-    payload = {"suite": "evidence", "environment": earlier["environment"] | {"date": earlier["environment"]["date"]},
+    payload = {"suite": "evidence", "environment": earlier["environment"],
                "settings": settings | {"command": command, "segments": args.segments, "recomputed_from": args.scores},
                "rows": rows, "table": table, "readme_table": readme_table, "scores": earlier["scores"]}
     RESULTS.mkdir(exist_ok=True)

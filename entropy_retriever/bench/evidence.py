@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from ..fusion import bm25_scores
 from ..segments import Segment, Segmenter
 
 DATASETS = ("loogle", "kv", "lines", "ruler", "babi", "lowoverlap", "lowoverlap_control", "loogle_long")
@@ -340,9 +341,6 @@ class MiniLM:
     def scores(self, segments: list[Segment], question: str) -> list[float]:
         return self.embedder.scores([s.text for s in segments], question)
 
-    def rank(self, segments: list[Segment], question: str) -> list[int]:
-        return rank_by_score(self.scores(segments, question))
-
 
 def bm25s_scores(segments: list[Segment], question: str) -> list[float]:
     """BM25 as the bm25s package computes it (the named baseline), lower = better."""
@@ -358,32 +356,12 @@ def bm25s_scores(segments: list[Segment], question: str) -> list[float]:
     return [-float(v) for v in retriever.get_scores(query)]
 
 
-def bm25_rank(segments: list[Segment], question: str) -> list[int]:
-    return rank_by_score(bm25s_scores(segments, question))
-
-
 def rank_by_score(scores: list[float]) -> list[int]:
     """Lower score = more relevant; ties keep document order."""
     return sorted(range(len(scores)), key=lambda i: (scores[i], i))
 
 
-def fuse(*rankings: list[int]) -> list[int]:
-    """Rank fusion (Borda count): order by the sum of each segment's positions in the rankings."""
-    position = [{seg: r for r, seg in enumerate(ranking)} for ranking in rankings]
-    n = len(rankings[0])
-    return sorted(range(n), key=lambda i: (sum(p[i] for p in position), i))
-
-
 # ---------------------------------------------------------------------------- measures
-def keep_within_budget(ranking: list[int], segments: list[Segment], budget: int) -> list[int]:
-    kept, used = [], 0
-    for i in ranking:
-        if used + segments[i].n_tokens <= budget:
-            kept.append(i)
-            used += segments[i].n_tokens
-    return kept
-
-
 def keep_top(ranking: list[int], segments: list[Segment], k: int) -> list[int]:
     """The product's rule, ``Selection(top_k=k)``, applied to a ranking (best first)."""
     from ..selection import Selection
@@ -448,7 +426,7 @@ def method_scores(example: Example, segments: list[Segment], scorers: dict, mini
     out["bm25"] = bm25s_scores(segments, example.question)
     if minilm is not None:
         out["minilm"] = timed("dense", lambda: minilm.scores(segments, example.question))
-    out[PRODUCT_BM25] = timed("bm25", lambda: product_bm25(segments, example.question))
+    out[PRODUCT_BM25] = timed("bm25", lambda: bm25_scores([s.text for s in segments], example.question))
     return out
 
 
@@ -457,23 +435,12 @@ def method_scores(example: Example, segments: list[Segment], scorers: dict, mini
 PRODUCT_BM25 = "signal:bm25"
 
 
-def product_bm25(segments: list[Segment], question: str) -> list[float]:
-    from ..fusion import BM25
-
-    bm25 = BM25(question)
-    for s in segments:
-        bm25.add(s.text)
-    return bm25.scores()
-
-
-def rankings_for(example: Example, segments: list[Segment], scorers: dict, minilm: MiniLM | None, seed: int,
-                 scores: dict[str, list[float]] | None = None) -> dict[str, list[int]]:
-    """Every method's ranking of ``segments`` (indices, best first), fusions included."""
+def rankings_for(example: Example, segments: list[Segment], scores: dict[str, list[float]], seed: int) -> dict[str, list[int]]:
+    """Every method's ranking of ``segments`` (indices, best first) from ``method_scores``, fusions included."""
     from ..fusion import rrf_scores
 
-    scores = scores if scores is not None else method_scores(example, segments, scorers, minilm)
     out = {name: rank_by_score(values) for name, values in scores.items() if not name.startswith("signal:")}
-    bm25 = scores[PRODUCT_BM25] if PRODUCT_BM25 in scores else product_bm25(segments, example.question)
+    bm25 = scores[PRODUCT_BM25] if PRODUCT_BM25 in scores else bm25_scores([s.text for s in segments], example.question)
     if "minilm" in scores:
         out["bm25+minilm"] = rank_by_score(rrf_scores([bm25, scores["minilm"]]))
         for metric in FUSED_METRICS:
@@ -564,8 +531,7 @@ def first_stage(example: Example, tokenizer, passage_tokens: int, minilm: MiniLM
 
 def rerank_rankings(example: Example, candidates: list[Segment], scorers: dict, minilm: MiniLM, seed: int) -> dict[str, list[int]]:
     """Every method's ranking of the candidates; ``first stage`` keeps the vector store's order."""
-    scores = method_scores(example, candidates, scorers, minilm)
-    out = rankings_for(example, candidates, scorers, minilm, seed, scores=scores)
+    out = rankings_for(example, candidates, method_scores(example, candidates, scorers, minilm), seed)
     out.pop("begin")
     out.pop("end")
     out["first stage"] = out.pop("minilm")  # the candidates' own order: the first stage alone

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..fusion import STOPWORDS as FUNCTION_WORDS
+
 
 @dataclass(frozen=True)
 class NeedlePair:
@@ -106,13 +108,8 @@ PAIRS: tuple[NeedlePair, ...] = (
                "Which person owns a diabetic pet?", "Whose cat needs an insulin injection twice a day?", "Lena"),
 )
 
-# Words that carry no content for this check: function words and the questions' frame.
-STOPWORDS = frozenset(
-    """a an the of in on at to for from by with and or but so is are was were be been being has have had
-    do does did which who whose what where when why how this that these those it its his her he she him
-    their they them there here as into onto up out over under before after while then than each every
-    one two four any all some no not own our your my me we you i person""".split()
-)
+# Words that carry no content for this check: BM25's function words and the questions' frame.
+STOPWORDS = FUNCTION_WORDS | {"every", "four", "one", "onto", "person", "two"}
 
 
 def content_words(text: str) -> set[str]:
