@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test test-fast bench install clean
 
 $(STAMP): pyproject.toml Makefile integrations/llama-index/pyproject.toml integrations/langchain/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,10 +28,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -ra
 
-# CPU-sized runs of every benchmark suite, then the README's results section is rewritten from
+# The inner loop: every test that does not run the real embedded model (see conftest.py).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -ra -m "not slow"
+
+# CPU-sized runs of every benchmark suite (the benchmarks/ folder, not shipped), then the README's results section is rewritten from
 # bench-results/*.json. Reads ../shared/data (or $$ENTROPY_RETRIEVER_DATA) for the evidence,
 # reranking and needle suites. The README's evidence table is a larger run of the same suite.
-BENCH := $(PY) -m entropy_retriever.bench
+BENCH := $(PY) -m benchmarks
 bench: $(STAMP)
 	$(BENCH) evidence --n 3 lowoverlap=16 lowoverlap_control=8 loogle_long=6
 	$(BENCH) rerank --n 3 lowoverlap=6

@@ -1,47 +1,43 @@
 """entropy-retriever: let a language model read text far longer than its window.
 
-This is the public API.
+This is the public API: the names a user needs (a test pins ``__all__``). More lives in the
+modules, for those who need it: ``entropy_retriever.scoring`` (custom certainty metrics:
+``register_metric``, ``TokenStats``, ``PromptTemplate``, ``CertaintyScorer``),
+``entropy_retriever.segments`` (``Segmenter``), ``entropy_retriever.attention`` (the
+``Policy`` protocol, ``choose_group_size``), and ``entropy_retriever.integration`` (what
+framework adapters build on).
 """
 
-from .attention import LMInfinite, SelfExtend, choose_group_size, extend_context
+from .attention import LMInfinite, SelfExtend, extend_context
 from .errors import ContextTooLongError, EntropyRetrieverError, InputError, ModelLoadError
 from .files import FileAccess, FileAccessError
 from .llm import LongContextLM
 from .models import load_model
 from .reader import Answer, LongContextReader
 from .rerank import CertaintyReranker, Passage, RankedPassage
-from .scoring import CertaintyScorer, PromptTemplate, TokenStats, register_metric
-from .segments import Document, Segment, Segmenter
-from .selection import KeyContext
+from .selection import KeyContext, Selection
 from .tool import LongFileQA
 
 __all__ = [
     "Answer",
     "CertaintyReranker",
-    "CertaintyScorer",
     "ContextTooLongError",
-    "Document",
     "EntropyRetrieverError",
     "FileAccess",
     "FileAccessError",
     "InputError",
-    "LMInfinite",
     "KeyContext",
+    "LMInfinite",
     "LongContextLM",
     "LongContextReader",
     "LongFileQA",
     "ModelLoadError",
     "Passage",
-    "PromptTemplate",
     "RankedPassage",
-    "Segment",
-    "Segmenter",
+    "Selection",
     "SelfExtend",
-    "TokenStats",
-    "choose_group_size",
     "extend_context",
     "load_model",
-    "register_metric",
 ]
 
 __version__ = "0.1.0"

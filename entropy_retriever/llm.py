@@ -1,8 +1,10 @@
-"""LongContextLM: generate, stream and chat with a causal LM, with an attention policy applied.
+"""LongContextLM: generate, stream and chat with a causal LM, under an attention policy it owns.
 
 The policy (SelfExtend or LM-Infinite, from :mod:`entropy_retriever.attention`) is what
 lets the model read past its trained window; ``context_window`` reports the policy's
-reach, not the model's ``max_position_embeddings``.
+reach, not the model's ``max_position_embeddings``. The policy is switched on for each call
+only, under the model's lock, so several LongContextLMs (with different policies, or none)
+can share one model, also from several threads.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from typing import Iterator, Sequence
 
 import torch
 
+from .attention.cache import make_cache
+from .attention.registry import policy_active, validate_policy
 from .errors import ContextTooLongError, InputError
-from .models import model_lock
 from .scoring import model_window
 
 __all__ = ["LongContextLM", "Generation"]
@@ -40,13 +43,11 @@ class LongContextLM:
         self.model = model
         self.tokenizer = tokenizer
         self.policy = policy
-        self.max_new_tokens = max_new_tokens
+        self.backend = backend
+        self.max_new_tokens = _positive("max_new_tokens", max_new_tokens)
         self.trained_window = model_window(model)
         if policy is not None:
-            from .attention import apply_policy, current_policy
-
-            if current_policy(model) is not policy:
-                apply_policy(model, policy, backend=backend)
+            validate_policy(model, policy, backend=backend)  # once per (model, policy): a clear error now
 
     @classmethod
     def from_pretrained(cls, name_or_path=None, *, policy=None, device="auto", dtype="auto", **kwargs):
@@ -54,6 +55,10 @@ class LongContextLM:
 
         model, tokenizer = load_model(name_or_path, device=device, dtype=dtype)
         return cls(model, tokenizer, policy, **kwargs)
+
+    def running(self):
+        """A block in which the model runs with this LM's policy (or none), holding the model's lock."""
+        return policy_active(self.model, self.policy, backend=self.backend)
 
     # --------------------------------------------------------------- windows
     @property
@@ -98,7 +103,7 @@ class LongContextLM:
 
     # ------------------------------------------------------------ generation
     def _generate_kwargs(self, ids: list[int], max_new_tokens: int | None, streamer=None, max_time: float | None = None) -> dict:
-        max_new = max_new_tokens or self.max_new_tokens
+        max_new = self.max_new_tokens if max_new_tokens is None else _positive("max_new_tokens", max_new_tokens)
         self.check_fits(len(ids), max_new)
         input_ids = torch.tensor([ids], device=self.model.device)
         kwargs = dict(
@@ -112,15 +117,15 @@ class LongContextLM:
             kwargs["streamer"] = streamer
         if max_time is not None:  # transformers stops generating after this many seconds
             kwargs["max_time"] = float(max_time)
-        cache = None if self.policy is None else self.policy.make_cache(self.model)
+        cache = None if self.policy is None else make_cache(self.model, self.policy)
         if cache is not None:
-            kwargs["past_key_values"] = cache
+            kwargs[_cache_kwarg(self.model)] = cache
         return kwargs
 
     def generate_ids(self, ids: list[int], max_new_tokens: int | None = None, *, max_time: float | None = None) -> Generation:
         """Greedy generation from token ids (stopping after ``max_time`` seconds, if given)."""
         kwargs = self._generate_kwargs(ids, max_new_tokens, max_time=max_time)
-        with model_lock(self.model), torch.inference_mode():
+        with self.running(), torch.inference_mode():
             out = self.model.generate(**kwargs)
         new = out[0, len(ids):]
         text = self.tokenizer.decode(new, skip_special_tokens=True)
@@ -153,7 +158,7 @@ class LongContextLM:
 
         def work() -> None:
             try:
-                with model_lock(self.model), torch.inference_mode():
+                with self.running(), torch.inference_mode():
                     self.model.generate(**kwargs)
             except BaseException as exc:  # surfaced to the reader below, never swallowed
                 failure.append(exc)
@@ -176,3 +181,18 @@ class LongContextLM:
 
     def stream_chat(self, messages: Sequence[Message], max_new_tokens: int | None = None, tools=None) -> Iterator[str]:
         return self.stream_ids(self.chat_prompt(messages, tools), max_new_tokens)
+
+
+def _positive(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _cache_kwarg(model) -> str:
+    """``generate``'s name for a cache object: ``cache`` from transformers 5.25 on (it deprecates
+    ``past_key_values``), ``past_key_values`` before."""
+    import transformers
+    from packaging.version import Version
+
+    return "cache" if Version(transformers.__version__).release >= (5, 25) else "past_key_values"

@@ -30,6 +30,7 @@ __all__ = [
     "EMBEDDED_MODEL",
     "LoadedModel",
     "cache_dir",
+    "clear_model_cache",
     "load_model",
     "model_and_tokenizer",
     "model_lock",
@@ -166,6 +167,41 @@ def gguf_model_path(gguf: Path, name: str) -> Path:
     return target
 
 
+def _source(name_or_path) -> str | Path:
+    """Where the weights are: the embedded copy, a checked local folder, or a hub id as given."""
+    if name_or_path is None:
+        return embedded_model_path()
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise ModelLoadError(
+            f"name_or_path must be a path or a hub id (a string), got a {type(name_or_path).__name__}; "
+            "to use a model object you already have, pass it (and its tokenizer) to the component instead"
+        )
+    local = Path(os.fspath(name_or_path)).expanduser()
+    if local.is_file() and local.suffix == ".gguf":
+        local = gguf_model_path(local, local.stem)
+    if not local.exists():
+        return os.fspath(name_or_path)
+    if not local.is_dir():
+        raise ModelLoadError(
+            f"{local} is a file; pass the folder that holds config.json and the weights, or a .gguf file"
+        )
+    if not (local / "config.json").is_file():
+        raise ModelLoadError(f"{local} has no config.json: it is not a Hugging Face model folder")
+    return local.resolve()
+
+
+def _normal_device(device: torch.device) -> torch.device:
+    """``cuda`` and ``cuda:0`` (the current one) are the same device, for the cache's key."""
+    if device.index is None and device.type == "cuda" and torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
+_shared: dict = {}  # (source, device, dtype, remote code, attention) -> LoadedModel
+_shared_locks: dict = {}
+_shared_guard = threading.Lock()
+
+
 def load_model(
     name_or_path: str | os.PathLike | None = None,
     *,
@@ -173,34 +209,46 @@ def load_model(
     dtype: str | torch.dtype = "auto",
     trust_remote_code: bool = False,
     attn_implementation: str = "sdpa",
+    shared: bool = True,
 ) -> LoadedModel:
-    """Load a causal LM and its tokenizer, in eval mode, on ``device``.
+    """Load a causal LM and its tokenizer, in eval mode, on ``device``; once per process.
 
     ``name_or_path`` is ``None`` for the embedded default, a local folder with a
     Hugging Face checkpoint, a local ``.gguf`` file (converted once to a safetensors copy in
     the cache), or a hub id (resolved through the Hugging Face cache).
+
+    The same (model, device, dtype) asked for again returns the same objects, so that every
+    component built with defaults shares one copy of the weights; concurrent first calls load
+    it once. Components never change a shared model (attention policies are switched on per
+    call, under the model's lock), and neither should you: pass ``shared=False`` for a private
+    copy to modify, and see :func:`clear_model_cache` to let shared ones go.
     """
+    torch_device = _normal_device(resolve_device(device))
+    torch_dtype = resolve_dtype(dtype, torch_device)
+    source = _source(name_or_path)
+    if not shared:
+        return _load(source, torch_device, torch_dtype, trust_remote_code, attn_implementation)
+    key = (os.fspath(source), str(torch_device), torch_dtype, bool(trust_remote_code), attn_implementation)
+    with _shared_guard:
+        lock = _shared_locks.setdefault(key, threading.Lock())
+    with lock:  # one load per key; other keys load in parallel
+        found = _shared.get(key)
+        if found is None:
+            found = _shared[key] = _load(source, torch_device, torch_dtype, trust_remote_code, attn_implementation)
+        return found
+
+
+def clear_model_cache() -> int:
+    """Forget the shared models (they are freed once nothing else holds them); returns how many."""
+    with _shared_guard:
+        n = len(_shared)
+        _shared.clear()
+        return n
+
+
+def _load(source, torch_device, torch_dtype, trust_remote_code: bool, attn_implementation: str) -> LoadedModel:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    torch_device = resolve_device(device)
-    torch_dtype = resolve_dtype(dtype, torch_device)
-    if name_or_path is None:
-        source: str | Path = embedded_model_path()
-    else:
-        source = name_or_path
-        local = Path(os.fspath(name_or_path)).expanduser()
-        if local.is_file() and local.suffix == ".gguf":
-            local = gguf_model_path(local, local.stem)
-        if local.exists():
-            if not local.is_dir():
-                raise ModelLoadError(
-                    f"{local} is a file; pass the folder that holds config.json and the weights, or a .gguf file"
-                )
-            if not (local / "config.json").is_file():
-                raise ModelLoadError(
-                    f"{local} has no config.json: it is not a Hugging Face model folder"
-                )
-            source = local
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
         model = AutoModelForCausalLM.from_pretrained(
@@ -223,7 +271,7 @@ def load_model(
 
 
 def model_and_tokenizer(model, tokenizer, owner: str) -> tuple:
-    """``(model, tokenizer)`` as given, or the embedded default when both are None.
+    """``(model, tokenizer)`` as given, or the shared embedded default when both are None.
 
     ``owner`` names the class being built, for the error when only one of the two is given.
     """

@@ -18,6 +18,7 @@ __all__ = ["LongContextReader", "Answer"]
 
 DEFAULT_SEGMENT_TOKENS = 512
 DEFAULT_TOKEN_BUDGET = 1536
+DEFAULT_SELECTION = Selection(token_budget=DEFAULT_TOKEN_BUDGET)
 
 # The question goes before and after the text: small models (SmolLM2-135M) answer from the
 # text far more often that way (9/10 against 1/10 with the question after only, on 10
@@ -73,9 +74,8 @@ class LongContextReader:
             raise InputError("extend must be 'selfextend' (read a long key context with SelfExtend) or None (refuse it)")
         self.signals = _check_signals(signals, threshold)
         model, tokenizer = model_and_tokenizer(model, tokenizer, "LongContextReader")
-        if top_k is None and token_budget is None and threshold is None:
-            token_budget = DEFAULT_TOKEN_BUDGET
-        self.selection = Selection(top_k=top_k, token_budget=token_budget, threshold=threshold)
+        self.selection = Selection.of(top_k, token_budget, threshold, default=DEFAULT_SELECTION)
+        token_budget = self.selection.token_budget
         if token_budget is not None and token_budget < segment_tokens // 2:
             raise InputError(
                 f"token_budget={token_budget} cannot hold one segment of about {segment_tokens} "
@@ -103,21 +103,28 @@ class LongContextReader:
         """How segments are scored: the certainty metric, or ``rrf(...)`` of the fused signals."""
         return method_label(self.signals, self.scorer.metric_name)
 
-    def select(self, context: Context, question: str) -> KeyContext:
+    def select(self, context: Context, question: str, *, selection: Selection | None = None) -> KeyContext:
         """Score every segment of ``context`` against ``question``; return the key context.
 
         Each signal (the model's certainty, BM25, the sentence embedder) scores every segment;
         with more than one, their rankings are fused by reciprocal rank (``entropy_retriever.fusion``).
+        ``selection`` replaces the reader's own (``Selection(top_k=...)`` etc.) for this call.
         """
+        selection = self.selection if selection is None else selection
+        if not isinstance(selection, Selection):
+            raise InputError(f"selection must be a Selection(top_k=..., token_budget=... or threshold=...), got {selection!r}")
+        if selection.threshold is not None and self.signals != ("certainty",):
+            _check_signals(self.signals, selection.threshold, resolve=False)
         with model_lock(self.scorer.model):
-            self.scorer.encode_question(question)  # reject a bad question before reading anything
+            # Check and encode the question once, before reading anything.
+            prepared = self.scorer.prepare(question) if "certainty" in self.signals else self.scorer.encode_question(question)
             started = time.perf_counter()
             segments = list(self.segmenter.split(context))
             split_s = time.perf_counter() - started
-            certainty = self.scorer.score(segments, question) if "certainty" in self.signals else None
+            certainty = self.scorer.score(segments, prepared) if "certainty" in self.signals else None
         scored = fuse_signals([s.text for s in segments], question, self.signals, certainty)
         key = select_key_context(
-            segments, scored.fused, self.selection, count=self.count,
+            segments, scored.fused, selection, count=self.count,
             metric=self.method, question=question, signals=scored.signals, relevance=scored.relevance,
         )
         key.meta.update(
@@ -152,14 +159,10 @@ class LongContextReader:
         needed = len(ids) + max_new_tokens
         if needed <= lm.context_window or lm.policy is not None or self.extend is None or lm.trained_window is None:
             return lm.generate_ids(ids, max_new_tokens)  # fits, or check_fits explains what to do
-        from .attention import choose_group_size, remove_policy
+        from .attention import choose_group_size
 
-        with model_lock(lm.model):  # the policy is switched on the shared model for this call only
-            extended = LongContextLM(lm.model, lm.tokenizer, choose_group_size(needed, lm.trained_window))
-            try:
-                return extended.generate_ids(ids, max_new_tokens)
-            finally:
-                remove_policy(lm.model)
+        extended = LongContextLM(lm.model, lm.tokenizer, choose_group_size(needed, lm.trained_window))
+        return extended.generate_ids(ids, max_new_tokens)  # the policy is on for this call only
 
 
 def _check_signals(signals, threshold, *, resolve: bool = True) -> tuple[str, ...]:

@@ -17,10 +17,11 @@ from .errors import InputError
 from .fusion import DEFAULT_SIGNALS, fuse_signals, method_label, resolve_signals
 from .models import model_and_tokenizer, model_lock
 from .scoring import DEFAULT_METRIC, CertaintyScorer, MetricFn, PromptTemplate
-from .segments import Segment
 from .selection import Selection, token_counter
 
 __all__ = ["CertaintyReranker", "Passage", "RankedPassage"]
+
+DEFAULT_SELECTION = Selection(top_k=3)
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,7 @@ class CertaintyReranker:
     ) -> None:
         self.signals = resolve_signals(signals)
         model, tokenizer = model_and_tokenizer(model, tokenizer, "CertaintyReranker")
-        if top_n is None and token_budget is None:
-            top_n = 3
-        self.selection = Selection(top_k=top_n, token_budget=token_budget)
+        self.selection = Selection.of(top_n, token_budget, default=DEFAULT_SELECTION)
         self.scorer = CertaintyScorer(
             model, tokenizer, metric=metric, template=template, batch_tokens=batch_tokens, progress=progress
         )
@@ -89,25 +88,26 @@ class CertaintyReranker:
 
     def _scored(self, texts: list[str], question: str):
         with model_lock(self.scorer.model):
-            self.scorer.encode_question(question)  # checks the question, even for no texts
-            certainty = self.scorer.score(texts, question) if "certainty" in self.signals else None
+            # Check and encode the question once, even for no texts.
+            prepared = self.scorer.prepare(question) if "certainty" in self.signals else self.scorer.encode_question(question)
+            certainty = self.scorer.score(texts, prepared) if "certainty" in self.signals else None
         return fuse_signals(texts, question, self.signals, certainty)
 
     def rerank(
-        self, passages: Sequence[Union[Passage, str]], question: str, *, top_n: int | None = None
+        self, passages: Sequence[Union[Passage, str]], question: str, *, top_n: int | None = None,
+        token_budget: int | None = None,
     ) -> list[RankedPassage]:
         """Score ``passages`` against ``question``; return the kept ones in document order.
 
-        ``top_n`` overrides, for this call, how many are kept.
+        ``top_n`` or ``token_budget`` overrides, for this call, how many are kept.
         """
-        selection = self.selection if top_n is None else Selection(top_k=top_n)
+        selection = Selection.of(top_n, token_budget, default=self.selection)
         items = [p if isinstance(p, Passage) else Passage(_text(p, i)) for i, p in enumerate(passages)]
         scored = self._scored([p.text for p in items], question)
         scores, relevance = scored.fused, scored.relevance
         if not items:
             return []
-        stand_ins = [Segment(i, p.source, 0, len(p.text), p.text, 0) for i, p in enumerate(items)]
-        kept = selection.choose(stand_ins, scores, self.count)
+        kept = selection.choose([p.text for p in items], scores, self.count)
         best: dict[str, float] = {}
         for i in kept:
             best[items[i].source] = min(best.get(items[i].source, float("inf")), scores[i])

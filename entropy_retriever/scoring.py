@@ -10,11 +10,12 @@ distributions into one number per segment; lower always means more relevant.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
 
+from .attention.registry import policy_active
 from .errors import ContextTooLongError, InputError
 from .segments import Segment
 
@@ -136,11 +137,19 @@ def weighted_nll(stats: TokenStats) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class _Question:
+class PreparedQuestion:
+    """A question encoded once for a scorer, with its statistics when no segment precedes it.
+
+    Get one from :meth:`CertaintyScorer.prepare`; every scoring method takes it in place of the
+    question's text, so that a question asked of many segment batches is checked and encoded once.
+    """
+
+    text: str
     ids: list[int]
     own: torch.Tensor  # (Q,) bool
     prior_nll: torch.Tensor  # (Q,)
     prior_entropy: torch.Tensor  # (Q + 1,)
+    scorer: object = field(default=None, repr=False, compare=False)  # the scorer that prepared it
 
 
 def _metric_values(fn: MetricFn, stats: TokenStats, n: int) -> list[float]:
@@ -310,29 +319,33 @@ class CertaintyScorer:
             )
         return ids
 
-    def _question(self, question: str) -> "_Question":
-        """The question part encoded once, with its statistics when no segment precedes it."""
+    def prepare(self, question: "str | PreparedQuestion") -> "PreparedQuestion":
+        """Check and encode ``question`` once, and read it with no segment before it (one short pass)."""
+        if isinstance(question, PreparedQuestion):
+            if question.scorer is not self:
+                raise InputError("this PreparedQuestion was prepared by another scorer: prepare it with this one")
+            return question
         ids, own = self._encode_question(question)
         empty = self.bos + self.tokenizer(self.template.prefix, add_special_tokens=False)["input_ids"]
         if not empty:  # no BOS and no prefix: start from the end-of-text token, as a document boundary
             empty = [self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else self.pad_id]
         nll, entropy = self._question_stats([empty], ids)
-        return _Question(ids, torch.tensor(own, dtype=torch.bool), nll[0], entropy[0])
+        return PreparedQuestion(question, ids, torch.tensor(own, dtype=torch.bool), nll[0], entropy[0], self)
 
     # ------------------------------------------------------------------- scoring
-    def score(self, segments: Iterable[Segment | str], question: str) -> list[float]:
+    def score(self, segments: Iterable[Segment | str], question: "str | PreparedQuestion") -> list[float]:
         """One score per segment, in input order."""
         return [score for _, score in self.iter_scores(segments, question)]
 
     def iter_scores(
-        self, segments: Iterable[Segment | str], question: str, *, total: int | None = None
+        self, segments: Iterable[Segment | str], question: "str | PreparedQuestion", *, total: int | None = None
     ) -> Iterator[tuple[Segment | str, float]]:
         """Yield ``(segment, score)`` in input order, scoring a window of segments at a time.
 
         Within a window, rows are sorted by length so that a batch pads little; the
         order of the input fixes the batches, so the same input gives the same scores.
         """
-        q = self._question(question)
+        q = self.prepare(question)
         bar = self._progress_bar(total)
         try:
             for window in self._windows(segments, len(q.ids)):
@@ -343,12 +356,12 @@ class CertaintyScorer:
             if bar is not None:
                 bar.close()
 
-    def token_stats(self, segments: Iterable[Segment | str], question: str) -> TokenStats:
+    def token_stats(self, segments: Iterable[Segment | str], question: "str | PreparedQuestion") -> TokenStats:
         """The per-token statistics of every segment (rows in input order), from one pass each.
 
         Any metric can be computed from them afterwards: ``METRICS[name](stats)``.
         """
-        q = self._question(question)
+        q = self.prepare(question)
         parts = [self._window_stats(window, q) for window in self._windows(segments, len(q.ids))]
         if not parts:
             return TokenStats(torch.zeros(0, len(q.ids)), torch.zeros(0, len(q.ids) + 1), torch.tensor(q.ids),
@@ -357,7 +370,7 @@ class CertaintyScorer:
                           parts[0].ids, q.own, q.prior_nll, q.prior_entropy)
 
     def score_metrics(
-        self, segments: Iterable[Segment | str], question: str, metrics: Iterable[str | MetricFn]
+        self, segments: Iterable[Segment | str], question: "str | PreparedQuestion", metrics: Iterable[str | MetricFn]
     ) -> dict[str, list[float]]:
         """Several metrics from one forward pass per batch: ``{metric name: scores in input order}``.
 
@@ -381,7 +394,7 @@ class CertaintyScorer:
         if window:
             yield window
 
-    def _window_stats(self, window, q: "_Question", bar=None) -> TokenStats:
+    def _window_stats(self, window, q: "PreparedQuestion", bar=None) -> TokenStats:
         """The statistics of one window of (segment, ids), rows in window order."""
         order = sorted(range(len(window)), key=lambda i: (len(window[i][1]), i))
         nll = torch.empty(len(window), len(q.ids))
@@ -392,6 +405,15 @@ class CertaintyScorer:
             if bar is not None:
                 bar.update(sum(len(r) + len(q.ids) for r in rows))
         return TokenStats(nll, entropy, torch.tensor(q.ids), q.own, q.prior_nll, q.prior_entropy)
+
+    def batch_plan(self, segment_lengths: Sequence[int], question_len: int) -> list[list[int]]:
+        """How the scorer batches segments of these token lengths (indices into them), shortest first.
+
+        For comparing the scorer with a plain forward pass over the very same batches.
+        """
+        order = sorted(range(len(segment_lengths)), key=lambda i: (segment_lengths[i], i))
+        rows = [(None, [0] * n) for n in segment_lengths]
+        return list(self._batches(order, rows, question_len))
 
     def _batches(self, order: list[int], window, question_len: int) -> Iterator[list[int]]:
         batch: list[int] = []
@@ -422,13 +444,14 @@ class CertaintyScorer:
             input_ids[b, length - len(r):] = torch.tensor(r)
             mask[b, length - len(r):] = 1
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        out = self.model(
-            input_ids=input_ids.to(device),
-            attention_mask=mask.to(device),
-            position_ids=positions.to(device),
-            logits_to_keep=q + 1,
-            use_cache=False,
-        )
+        with policy_active(self.model, None):  # the model's lock, and its plain attention
+            out = self.model(
+                input_ids=input_ids.to(device),
+                attention_mask=mask.to(device),
+                position_ids=positions.to(device),
+                logits_to_keep=q + 1,
+                use_cache=False,
+            )
         logprobs = torch.log_softmax(out.logits.float(), dim=-1)  # (B, q + 1, V)
         targets = torch.tensor(question_ids, device=logprobs.device).expand(len(full), q)
         nll = -logprobs[:, :-1].gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (B, q)

@@ -124,7 +124,12 @@ def _tiktoken_counter(name: str) -> Callable[[str], int]:
 
 @dataclass(frozen=True)
 class Selection:
-    """How many segments to keep: exactly one of ``top_k``, ``token_budget`` or ``threshold``."""
+    """How many segments to keep: exactly one of ``top_k``, ``token_budget`` or ``threshold``.
+
+    This is the one selection rule of the library: the reader, the reranker, both frameworks'
+    retrievers, postprocessor and compressor, the command line and the benchmarks all build a
+    Selection (with :meth:`of`) and keep what :meth:`choose` returns.
+    """
 
     top_k: int | None = None
     token_budget: int | None = None
@@ -134,19 +139,48 @@ class Selection:
         chosen = [x is not None for x in (self.top_k, self.token_budget, self.threshold)]
         if sum(chosen) != 1:
             raise InputError("choose exactly one of top_k, token_budget or threshold")
-        if self.top_k is not None and (not isinstance(self.top_k, int) or self.top_k < 1):
+        if self.top_k is not None and (isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1):
             raise InputError(f"top_k must be a positive integer, got {self.top_k!r}")
         if self.token_budget is not None and (
-            not isinstance(self.token_budget, int) or self.token_budget < 1
+            isinstance(self.token_budget, bool) or not isinstance(self.token_budget, int) or self.token_budget < 1
         ):
             raise InputError(f"token_budget must be a positive integer, got {self.token_budget!r}")
-        if self.threshold is not None and not math.isfinite(self.threshold):
+        if self.threshold is not None and (
+            isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float)) or not math.isfinite(self.threshold)
+        ):
             raise InputError("threshold must be a finite number")
 
+    @classmethod
+    def of(
+        cls,
+        top_k: int | None = None,
+        token_budget: int | None = None,
+        threshold: float | None = None,
+        *,
+        default: "Selection",
+    ) -> "Selection":
+        """What the caller asked for: exactly one of the three, or ``default`` when none is given."""
+        if top_k is None and token_budget is None and threshold is None:
+            return default
+        return cls(top_k=top_k, token_budget=token_budget, threshold=threshold)
+
+    def describe(self) -> str:
+        if self.top_k is not None:
+            return f"top_k={self.top_k}"
+        if self.token_budget is not None:
+            return f"token_budget={self.token_budget}"
+        return f"threshold={self.threshold}"
+
     def choose(
-        self, segments: Sequence[Segment], scores: Sequence[float], count: Callable[[str], int]
+        self, segments: Sequence[Segment | str], scores: Sequence[float], count: Callable[[str], int]
     ) -> set[int]:
-        """The positions (into ``segments``) to keep. Ties break by position."""
+        """The positions (into ``segments``, Segments or texts) to keep. Ties break by position.
+
+        A token budget is spent in order of score on each segment that still fits, charging
+        the separator (``GAP``) that joins kept segments in the key context.
+        """
+        if len(scores) != len(segments):
+            raise InputError(f"{len(segments)} segments but {len(scores)} scores")
         ranked = sorted(range(len(segments)), key=lambda i: (scores[i], i))
         if self.top_k is not None:
             return set(ranked[: self.top_k])
@@ -158,7 +192,8 @@ class Selection:
         smallest = None
         gap = count(GAP)
         for i in ranked:  # in order of score, each segment that still fits
-            size = count(segments[i].text) + (gap if kept else 0)
+            text = segments[i] if isinstance(segments[i], str) else segments[i].text
+            size = count(text) + (gap if kept else 0)
             smallest = size if smallest is None else min(smallest, size)
             if used + size <= budget:
                 kept.add(i)

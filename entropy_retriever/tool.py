@@ -45,7 +45,14 @@ class LongFileQA:
                 raise InputError("LongFileQA needs roots=[...]: the folders an agent may read files from")
             access = FileAccess(roots, max_bytes=max_bytes)
         self.access = access
-        self.reader = reader or LongContextReader()
+        self._reader = reader
+
+    @property
+    def reader(self) -> LongContextReader:
+        """The reader, built (with the shared default model) on first use, so that a tool costs nothing until called."""
+        if self._reader is None:
+            self._reader = LongContextReader()
+        return self._reader
 
     @property
     def description(self) -> str:

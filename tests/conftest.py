@@ -15,8 +15,13 @@ def embedded():
 
 
 @pytest.fixture(scope="session")
-def tokenizer(embedded):
-    return embedded.tokenizer
+def tokenizer():
+    """The embedded model's tokenizer alone (no weights are loaded): for the fast tier."""
+    from transformers import AutoTokenizer
+
+    from entropy_retriever.models import embedded_model_path
+
+    return AutoTokenizer.from_pretrained(embedded_model_path())
 
 
 def tiny_llama(vocab_size: int = 49152, window: int = 512, seed: int = 0):

@@ -16,8 +16,9 @@ from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from entropy_retriever import InputError
-from entropy_retriever.attention import LMInfinite, SelfExtend, apply_policy, choose_group_size, extend_context, remove_policy
-from entropy_retriever.attention.patch import inv_freq_lookup
+from entropy_retriever.attention import LMInfinite, SelfExtend, choose_group_size, extend_context, validate_policy
+from entropy_retriever.attention.cache import make_cache
+from entropy_retriever.attention.rope import inv_freq_lookup
 
 VOCAB = 256
 WINDOW = 64  # the tiny models' trained length
@@ -209,7 +210,7 @@ def test_decode_and_chunked_prefill_with_cache_equal_the_oracle(family, policy, 
     expected = oracle_logits(model, policy, x)
 
     def new_cache():  # transformers' own cache, or the one the policy generates with
-        return DynamicCache(config=model.config) if cache_kind == "dynamic" else policy.make_cache(model)
+        return DynamicCache(config=model.config) if cache_kind == "dynamic" else make_cache(model, policy)
 
     with torch.no_grad(), extend_context(model, policy):
         out = model(x[:, :20], past_key_values=new_cache(), use_cache=True)  # prefill 20
@@ -251,7 +252,7 @@ def test_greedy_generation_with_cache_equals_recomputing_the_prefix(family, poli
     model = build(family)
     prompt = ids(1, 30)
     with torch.no_grad(), extend_context(model, policy):
-        cache = policy.make_cache(model) if cache_kind == "policy" else None
+        cache = make_cache(model, policy) if cache_kind == "policy" else None
         cached = model.generate(prompt, max_new_tokens=12, do_sample=False, use_cache=True, pad_token_id=0, past_key_values=cache)
         sequence = prompt
         for _ in range(12):
@@ -271,10 +272,11 @@ def test_switching_is_reversible_and_a_with_block_restores():
         assert model.config._attn_implementation == "sdpa"
         after = model(x).logits
     assert torch.equal(before, after) and not torch.allclose(before, inside)
-    apply_policy(model, LMI)
-    with pytest.raises(InputError, match="already applied"):
-        apply_policy(model, SE)
-    remove_policy(model)
+    with torch.no_grad(), extend_context(model, LMI):  # blocks nest: the innermost wins, each restores
+        lambda_out = model(x).logits
+        with extend_context(model, SE):
+            assert torch.equal(model(x).logits, inside)
+        assert torch.equal(model(x).logits, lambda_out)
     assert model.config._attn_implementation == "sdpa"
 
 
@@ -283,14 +285,14 @@ def test_models_the_policy_cannot_apply_to_get_a_clear_error():
 
     gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=VOCAB)).eval()
     with pytest.raises(InputError, match="rotary"):
-        apply_policy(gpt2, SE)
+        validate_policy(gpt2, SE)
     windowed = AutoModelForCausalLM.from_config(
         MistralConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
                       num_attention_heads=2, num_key_value_heads=1, sliding_window=16, max_position_embeddings=WINDOW)
     ).eval()
     before = windowed.config._attn_implementation
     with pytest.raises(InputError, match="sliding window"):
-        apply_policy(windowed, SE)
+        validate_policy(windowed, SE)
     assert windowed.config._attn_implementation == before  # restored after the refusal
 
 
@@ -302,19 +304,28 @@ def test_policy_validation_and_group_size_choice():
         LMInfinite(n_local=0)
     model = build("llama")
     with pytest.raises(InputError, match="below the model's trained length"):
-        apply_policy(model, SelfExtend(2, WINDOW))
+        validate_policy(model, SelfExtend(2, WINDOW))
     with pytest.raises(InputError, match="exceeds the model's trained length"):
-        apply_policy(model, LMInfinite(n_local=WINDOW + 1))
+        validate_policy(model, LMInfinite(n_local=WINDOW + 1))
     chosen = choose_group_size(32_000, 8192, window=1024)
     assert chosen.group_size == 5 and chosen.reach(8192) >= 32_000 > SelfExtend(4, 1024).reach(8192)
     assert choose_group_size(4000, 8192).group_size == 1
 
 
 def test_layer_types_pick_per_layer_frequencies():
+    """Gemma-3 rotates sliding and full layers with different RoPE bases: each layer gets its own."""
     model = build("gemma3")
     lookup = inv_freq_lookup(model)
-    full = [m for m in model.modules() if m.__class__.__name__.endswith("Attention")][1]
-    assert lookup(full.layer_idx).shape[0] == 8  # head_dim 16 -> 8 frequencies
+    rotary = next(m for m in model.modules() if m.__class__.__name__.endswith("RotaryEmbedding"))
+    types = model.config.layer_types
+    assert {"sliding_attention", "full_attention"} <= set(types)
+    for layer_idx, kind in enumerate(types):
+        expected = getattr(rotary, f"{kind}_inv_freq")
+        assert torch.equal(lookup(layer_idx), expected)
+    full = lookup(types.index("full_attention"))
+    sliding = lookup(types.index("sliding_attention"))
+    assert full.shape == sliding.shape == (8,)  # head_dim 16 -> 8 frequencies
+    assert not torch.equal(full, sliding)  # rope_theta 1e6 against the local base 1e4
 
 
 @pytest.mark.parametrize("family", ["llama", "gemma3"])
@@ -345,7 +356,7 @@ def test_grouped_key_cache_rotates_each_key_once(monkeypatch):
     original = engine.rotate
     monkeypatch.setattr(engine, "rotate", lambda x, shift, f: rotated_rows.append(x.shape[2]) or original(x, shift, f))
     with torch.no_grad(), extend_context(model, SE):
-        cache = SE.make_cache(model)
+        cache = make_cache(model, SE)
         model(prompt, past_key_values=cache, use_cache=True)
         rotated_rows.clear()
         model(ids(1, 1, seed=5), past_key_values=cache, use_cache=True)  # one decoding step
@@ -359,8 +370,8 @@ def test_grouped_key_cache_with_left_padding_generates_like_each_row_alone():
     mask = torch.cat([torch.ones(1, 34), torch.cat([torch.zeros(1, 13), torch.ones(1, 21)], dim=1)]).long()
     with torch.no_grad(), extend_context(model, SE):
         together = model.generate(batch, attention_mask=mask, max_new_tokens=8, do_sample=False, pad_token_id=0,
-                                  past_key_values=SE.make_cache(model))
-        alone = [model.generate(row, max_new_tokens=8, do_sample=False, pad_token_id=0, past_key_values=SE.make_cache(model))
+                                  past_key_values=make_cache(model, SE))
+        alone = [model.generate(row, max_new_tokens=8, do_sample=False, pad_token_id=0, past_key_values=make_cache(model, SE))
                  for row in (long, short)]
     assert torch.equal(together[0, 34:], alone[0][0, 34:])
     assert torch.equal(together[1, 34:], alone[1][0, 21:])

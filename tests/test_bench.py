@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from entropy_retriever.bench import evidence as ev
-from entropy_retriever.bench import niah
-from entropy_retriever.bench.__main__ import main as bench_main
-from entropy_retriever.bench.report import BEGIN, END, SUITES, rewrite_readme
+from benchmarks import evidence as ev
+from benchmarks import niah
+from benchmarks.__main__ import main as bench_main
+from benchmarks.report import BEGIN, END, SUITES, rewrite_readme
 from entropy_retriever.errors import InputError
 from entropy_retriever.segments import Segment
 
@@ -219,7 +219,8 @@ def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, tmp_path, monkeypatch):
 
 def test_the_benchmark_s_fused_ranking_is_what_the_library_selects(tiny, tokenizer):
     """The evidence suite's default row measures the product: CertaintyReranker's default order."""
-    from entropy_retriever import CertaintyReranker, CertaintyScorer, Passage
+    from entropy_retriever import CertaintyReranker, Passage
+    from entropy_retriever.scoring import CertaintyScorer
     from entropy_retriever.scoring import DEFAULT_METRIC
 
     texts = ["The archive door code is 58213.", "Rain fell over the valley all spring.",
@@ -235,3 +236,36 @@ def test_the_benchmark_s_fused_ranking_is_what_the_library_selects(tiny, tokeniz
     assert ranking == sorted(range(len(texts)), key=lambda i: (scores[i], i))
     kept = reranker.rerank([Passage(t) for t in texts], example.question)
     assert [k.index for k in kept] == list(range(len(texts)))  # one source: document order
+
+
+def test_the_benchmark_keeps_what_the_product_s_selection_keeps(tokenizer):
+    """At a budget of B tokens (or k segments) the benchmark keeps exactly ``Selection(...)``'s choice,
+    separator included: the README's tables measure the product's rule."""
+    import random
+
+    from entropy_retriever import Selection
+    from entropy_retriever.segments import Segmenter
+    from entropy_retriever.selection import GAP, token_counter
+
+    text = " ".join(f"Sentence {i} says something about topic {i % 7}." for i in range(400))
+    segments = list(Segmenter(tokenizer, 64).split(text))
+    count = token_counter(tokenizer)
+    rng = random.Random(0)
+    gap_mattered = False
+    for trial in range(20):
+        ranking = list(range(len(segments)))
+        rng.shuffle(ranking)
+        scores = [0.0] * len(segments)
+        for r, i in enumerate(ranking):
+            scores[i] = float(r)
+        for budget in (70, 150, 300, 700):
+            product = sorted(Selection(token_budget=budget).choose(segments, scores, count))
+            assert ev.keep(ranking, segments, Selection(token_budget=budget), count) == product
+            used = sum(count(segments[i].text) for i in product) + count(GAP) * (len(product) - 1)
+            assert used <= budget
+            no_gap = sum(count(segments[i].text) for i in product)
+            spare = [count(segments[i].text) for i in ranking if i not in product]
+            gap_mattered |= any(no_gap + s <= budget < used + count(GAP) + s for s in spare)
+        for k in (1, 2, 4):
+            assert ev.keep_top(ranking, segments, k) == sorted(Selection(top_k=k).choose(segments, scores, count))
+    assert gap_mattered  # some case would have kept one more segment had the separator been free

@@ -89,7 +89,8 @@ def test_every_entry_point_uses_the_one_default():
     from langchain_entropy_retriever import LongDocumentRetriever as LangChainRetriever
     from llama_index.postprocessor.entropy_retriever import CertaintyRerank
 
-    from entropy_retriever import CertaintyReranker, CertaintyScorer, LongContextReader
+    from entropy_retriever import CertaintyReranker, LongContextReader
+    from entropy_retriever.scoring import CertaintyScorer
     from entropy_retriever.cli import build_parser
 
     for entry in (LongContextReader, CertaintyReranker):

@@ -3,7 +3,6 @@ from __future__ import annotations
 import pytest
 
 from entropy_retriever import ContextTooLongError, InputError, LMInfinite, LongContextLM, SelfExtend
-from entropy_retriever.attention import remove_policy
 from tests.conftest import tiny_llama
 
 
@@ -11,7 +10,7 @@ from tests.conftest import tiny_llama
 def tiny_lm(tokenizer):
     model = tiny_llama(vocab_size=len(tokenizer), window=512)
     yield model
-    remove_policy(model)
+    assert model.config._attn_implementation == "sdpa"  # no LM left its policy switched on
 
 
 def test_context_window_is_the_policy_reach(tiny_lm, tokenizer):
@@ -41,7 +40,6 @@ def test_prompt_longer_than_the_reach_is_refused(tiny_lm, tokenizer):
 def test_bounded_cache_is_used_for_lminfinite(tiny_lm, tokenizer):
     bounded = LongContextLM(tiny_lm, tokenizer, LMInfinite(n_local=64, n_global=4), max_new_tokens=8)
     out_bounded = bounded.generate("one two three four " * 40)
-    remove_policy(tiny_lm)
     full = LongContextLM(tiny_lm, tokenizer, LMInfinite(n_local=64, n_global=4, bounded_cache=False), max_new_tokens=8)
     assert full.generate("one two three four " * 40).text == out_bounded.text
 
@@ -112,3 +110,54 @@ async def test_breaking_out_of_an_async_stream_stops_generation(tokenizer):
         assert len(calls) < 200  # stopped long before the 3,000 steps asked for
     finally:
         handle.remove()
+
+
+def test_lms_with_different_policies_share_one_model(tokenizer):
+    """Two policies and none, on one model: alternating, then from threads, each gives what it gives alone."""
+    import copy
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    model = tiny_llama(vocab_size=len(tokenizer), window=512)
+    with torch.no_grad():  # sharper attention and logits than the random init, so that positions change the output
+        for layer in model.model.layers:
+            layer.self_attn.q_proj.weight.mul_(30)
+            layer.mlp.down_proj.weight.mul_(5)
+        model.lm_head.weight.mul_(10)
+    policies = {"selfextend": SelfExtend(8, 16), "lminfinite": LMInfinite(n_local=16, n_global=2), "none": None}
+    prompt = "The quick brown fox jumps over the lazy dog. " * 30  # ~300 tokens: past both near windows
+    alone = {}
+    for name, policy in policies.items():
+        private = copy.deepcopy(model)
+        alone[name] = LongContextLM(private, tokenizer, policy, max_new_tokens=10).generate(prompt).text
+    assert len(set(alone.values())) == 3  # the three really differ, so a mix-up would show
+    shared = {name: LongContextLM(model, tokenizer, policy, max_new_tokens=10) for name, policy in policies.items()}
+    for name in ["selfextend", "none", "lminfinite", "none", "selfextend", "lminfinite"]:
+        assert shared[name].generate(prompt).text == alone[name], name
+    jobs = [name for name in policies for _ in range(3)]
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        results = list(pool.map(lambda name: (name, shared[name].generate(prompt).text), jobs))
+    assert all(text == alone[name] for name, text in results)
+    streamed = "".join(shared["selfextend"].stream(prompt)).strip()
+    assert streamed == alone["selfextend"]
+    assert model.config._attn_implementation == "sdpa"
+
+
+def test_an_lm_without_policy_runs_plain_inside_another_policy_block(tiny_lm, tokenizer):
+    from entropy_retriever import extend_context
+
+    plain = LongContextLM(tiny_lm, tokenizer, max_new_tokens=6)
+    prompt = "one two three four " * 40
+    expected = plain.generate(prompt).text
+    with extend_context(tiny_lm, LMInfinite(n_local=32, n_global=2)):
+        assert plain.generate(prompt).text == expected
+
+
+def test_max_new_tokens_must_be_positive(tiny_lm, tokenizer):
+    lm = LongContextLM(tiny_lm, tokenizer, max_new_tokens=4)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(InputError, match="max_new_tokens"):
+            lm.generate("hello", max_new_tokens=bad)
+    with pytest.raises(InputError, match="max_new_tokens"):
+        LongContextLM(tiny_lm, tokenizer, max_new_tokens=0)

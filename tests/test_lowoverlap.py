@@ -1,6 +1,6 @@
 """Our low-overlap needle set keeps its promise: no content word shared with the question."""
 
-from entropy_retriever.bench.lowoverlap import PAIRS, content_words
+from benchmarks.lowoverlap import PAIRS, content_words
 
 
 def test_lowoverlap_pairs_share_no_content_word():

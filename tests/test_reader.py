@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from entropy_retriever import ContextTooLongError, InputError, LongContextLM, LongContextReader
-from entropy_retriever.bench.passkey import make_passkey, passkey_correct
+from benchmarks.passkey import make_passkey, passkey_correct
 from entropy_retriever.demo import make_demo_document
 
 

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from entropy_retriever import CertaintyScorer, ContextTooLongError, InputError, PromptTemplate, register_metric
+from entropy_retriever import ContextTooLongError, InputError
+from entropy_retriever.scoring import CertaintyScorer, PromptTemplate, register_metric
 from entropy_retriever.scoring import (
     METRICS,
     TokenStats,
@@ -64,7 +65,7 @@ def test_own_token_metrics_ignore_the_template_and_count_what_the_segment_adds()
 
 def test_the_question_s_own_tokens_are_told_from_the_template(tiny, tokenizer):
     scorer = CertaintyScorer(tiny, tokenizer)
-    q = scorer._question("Where is the milk?")
+    q = scorer.prepare("Where is the milk?")
     pieces = [tokenizer.decode([t]) for t, own in zip(q.ids, q.own.tolist()) if own]
     assert "".join(pieces).strip() == "Where is the milk?"
     template = [tokenizer.decode([t]) for t, own in zip(q.ids, q.own.tolist()) if not own]
@@ -107,7 +108,7 @@ def test_registering_a_taken_name_needs_replace():
 
 def reference_scores(model, tokenizer, scorer, texts, question, metric):
     """One sequence at a time, no padding, full logits: the plain definition."""
-    q = scorer._question(question)
+    q = scorer.prepare(question)
     out = []
     for text in texts:
         ids = scorer.bos + tokenizer(scorer.template.prefix + text, add_special_tokens=False)["input_ids"] + q.ids

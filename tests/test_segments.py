@@ -6,7 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from entropy_retriever import Document, InputError, Segmenter
+from entropy_retriever import InputError
+from entropy_retriever.segments import Document, Segmenter
 from entropy_retriever import segments as segments_module
 
 WORDS = st.sampled_from(["alpha", "beta", "gamma.", "delta!", "\n", "\n\n", "  ", "Ωmega", "x" * 40, "é", "42;"])
@@ -135,4 +136,5 @@ def test_bad_options_are_refused(tokenizer):
         list(Segmenter(tokenizer).split(42))
     with pytest.raises(InputError, match="document 0"):
         list(Segmenter(tokenizer).split([Document(b"bytes")]))
-    assert isinstance(Path("x"), object)
+    with pytest.raises(InputError, match="encoding_errors"):
+        Segmenter(tokenizer, encoding_errors="ignore-everything")

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from entropy_retriever import InputError, Segment
+from entropy_retriever import InputError
+from entropy_retriever.segments import Segment
 from entropy_retriever.selection import GAP, Selection, select_key_context, splice, token_counter
 
 TEXT = "".join(f"[{i:02d} some words here] " for i in range(10))

@@ -1,6 +1,22 @@
-"""SelfExtend and LM-Infinite on any transformers RoPE model, through one two-branch engine."""
+"""SelfExtend and LM-Infinite on any transformers RoPE model, through one two-branch engine.
 
-from .patch import apply_policy, current_policy, extend_context, remove_policy
-from .policies import LMInfinite, SelfExtend, choose_group_size
+Layers, each importing only those before it: ``policies`` (what a method is: pure predicates
+behind the :class:`Policy` protocol), ``rope`` (rotary helpers), ``backends`` (partial
+attention kernels with their log-sum-exp), ``engine`` (the two-branch attention), ``cache``
+(decoding caches), ``registry`` (switching a policy on for a block, through transformers'
+attention registry).
+"""
 
-__all__ = ["LMInfinite", "SelfExtend", "apply_policy", "choose_group_size", "current_policy", "extend_context", "remove_policy"]
+from .policies import LMInfinite, Policy, SelfExtend, choose_group_size
+from .registry import active_policy, extend_context, policy_active, validate_policy
+
+__all__ = [
+    "LMInfinite",
+    "Policy",
+    "SelfExtend",
+    "active_policy",
+    "choose_group_size",
+    "extend_context",
+    "policy_active",
+    "validate_policy",
+]

@@ -18,13 +18,18 @@ from typing import Callable, Optional, Tuple
 
 import torch
 
+from ..errors import InputError
+
 Attend = Callable[..., Tuple[torch.Tensor, torch.Tensor]]
 
 
-def _empty_rows(mask: Optional[torch.Tensor], lq: int, lk: int) -> Optional[torch.Tensor]:
-    """Rows with no key at all, shaped (B or 1, 1, Lq); None if there are none."""
+def _empty_rows(mask: Optional[torch.Tensor], lq: int, lk: int, causal: bool = False) -> Optional[torch.Tensor]:
+    """Rows with no key at all (under the mask and, if causal, the top-left triangle), shaped
+    (B or 1, 1, Lq); None if there are none."""
     if mask is None:
         return None if lk > 0 else torch.ones(1, 1, lq, dtype=torch.bool)
+    if causal:
+        mask = mask & torch.ones(lq, lk, dtype=torch.bool, device=mask.device).tril()
     empty = ~mask.any(-1)  # (B, 1, Lq)
     return empty if bool(empty.any()) else None
 
@@ -67,7 +72,7 @@ def attend_cpu_flash(q, k, v, scale: float, mask=None, causal: bool = False):
         q, k, v, 0.0, causal, attn_mask=_additive(mask, q.dtype), scale=scale
     )
     # The kernel reports lse = 0 and out = 0 for a row with no key; mark such rows ourselves.
-    return _finish(out, lse, _empty_rows(mask, q.shape[-2], k.shape[-2]))
+    return _finish(out, lse, _empty_rows(mask, q.shape[-2], k.shape[-2], causal))
 
 
 def attend_cuda_efficient(q, k, v, scale: float, mask=None, causal: bool = False):
@@ -79,7 +84,7 @@ def attend_cuda_efficient(q, k, v, scale: float, mask=None, causal: bool = False
         q, k, v, bias, True, 0.0, causal, scale=scale
     )
     lse = lse[..., : q.shape[-2]]  # the kernel pads the lse to a multiple of 32
-    return _finish(out, lse, _empty_rows(mask, q.shape[-2], k.shape[-2]))
+    return _finish(out, lse, _empty_rows(mask, q.shape[-2], k.shape[-2], causal))
 
 
 def attend_npu(q, k, v, scale: float, mask=None, causal: bool = False):
@@ -99,7 +104,7 @@ def attend_npu(q, k, v, scale: float, mask=None, causal: bool = False):
         q, k, v, q.shape[1], "BNSD", atten_mask=atten_mask, scale=scale, keep_prob=1.0, sparse_mode=0,
     )
     lse = softmax_max[..., 0].float() + torch.log(softmax_sum[..., 0].float())
-    return _finish(out, lse, _empty_rows(mask, q.shape[-2], k.shape[-2]))
+    return _finish(out, lse, _empty_rows(mask, q.shape[-2], k.shape[-2], causal))
 
 
 BACKENDS: dict[str, Attend] = {
@@ -113,8 +118,6 @@ BACKENDS: dict[str, Attend] = {
 def backend_for(device: torch.device, requested: str = "auto") -> Attend:
     if requested != "auto":
         if requested not in BACKENDS:
-            from ..errors import InputError
-
             raise InputError(f"unknown attention backend {requested!r}: choose 'auto' or one of {sorted(BACKENDS)}")
         return BACKENDS[requested]
     if device.type == "cpu":

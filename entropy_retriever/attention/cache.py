@@ -11,9 +11,21 @@ from __future__ import annotations
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
-from .policies import LMInfinite
+from .rope import inv_freq_lookup, rotate
 
-__all__ = ["GroupedKeyCache", "GroupedKeyLayer", "LambdaCache", "LambdaLayer"]
+__all__ = ["GroupedKeyCache", "GroupedKeyLayer", "LambdaCache", "LambdaLayer", "make_cache"]
+
+
+def make_cache(model, policy):
+    """The key/value cache to generate with under ``policy`` (see ``Policy.decode_cache``)."""
+    kind = policy.decode_cache
+    if kind is None:
+        return None
+    if kind == "bounded":
+        return LambdaCache(model.config, policy)
+    if kind == "grouped_keys":
+        return GroupedKeyCache(model, policy)
+    raise ValueError(f"unknown decode_cache {kind!r} of {policy!r}: use 'bounded', 'grouped_keys' or None")
 
 
 class LambdaLayer(DynamicLayer):
@@ -53,10 +65,10 @@ class LambdaLayer(DynamicLayer):
 class LambdaCache(DynamicCache):
     """A DynamicCache whose full-attention layers are LambdaLayers; sliding layers stay as the model has them."""
 
-    def __init__(self, config, policy: LMInfinite) -> None:
+    def __init__(self, config, policy) -> None:
         super().__init__(config=config)
         self.layers = [
-            LambdaLayer(policy.n_global, policy.n_local) if type(layer) is DynamicLayer else layer
+            LambdaLayer(policy.cache_head, policy.near_window) if type(layer) is DynamicLayer else layer
             for layer in self.layers
         ]
 
@@ -88,8 +100,6 @@ class GroupedKeyLayer(DynamicLayer):
         self.far_keys: torch.Tensor | None = None
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
-        from .engine import rotate
-
         start = 0 if self.far_keys is None else self.far_keys.shape[-2]
         keys, values = super().update(key_states, value_states)
         slots = torch.arange(start, start + key_states.shape[-2], device=key_states.device).unsqueeze(0)
@@ -105,8 +115,6 @@ class GroupedKeyCache(DynamicCache):
     """A DynamicCache whose full-attention layers are GroupedKeyLayers (SelfExtend decoding)."""
 
     def __init__(self, model, policy) -> None:
-        from .patch import inv_freq_lookup
-
         super().__init__(config=model.config)
         inv_freq_of = inv_freq_lookup(model)
         self.layers = [

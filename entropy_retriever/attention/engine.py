@@ -6,7 +6,7 @@ For a query at position i and a key at position j (j <= i):
                to ``far_key_pos(j)``.
 The two key sets are disjoint, so one softmax over both equals the two partial attentions
 merged by their log-sum-exps. q and k arrive already rotated at their true positions;
-RoPE rotations compose, so moving them is one more rotation by the difference, in float32.
+moving them is one more rotation by the difference (``rope.rotate``), in float32.
 
 No length x length matrix is built: a prefill with contiguous positions runs the far branch
 of SelfExtend as one causal kernel call on shifted slices and the near branch as a band of
@@ -21,25 +21,9 @@ from typing import Callable, Optional
 import torch
 
 from .backends import Attend
+from .rope import rotate
 
 NEG_INF = float("-inf")
-
-
-def rotate(x: torch.Tensor, shift: torch.Tensor, inv_freq: torch.Tensor) -> torch.Tensor:
-    """Rotate ``x`` (B, H, L, D) by ``shift`` (B, L) more positions, in float32.
-
-    Only the first ``2 * len(inv_freq)`` features rotate (partial rotary); the rest pass.
-    The pairing is the rotate-half layout that transformers' RoPE models use.
-    """
-    half = inv_freq.numel()
-    angles = (shift.to(torch.float32).unsqueeze(-1) * inv_freq.to(x.device, torch.float32)).unsqueeze(1)  # (B, 1, L, rd/2)
-    cos, sin = angles.cos(), angles.sin()
-    xf = x.float()
-    x1, x2 = xf[..., :half], xf[..., half : 2 * half]
-    parts = [x1 * cos - x2 * sin, x2 * cos + x1 * sin]
-    if xf.shape[-1] > 2 * half:
-        parts.append(xf[..., 2 * half :])
-    return torch.cat(parts, dim=-1).to(x.dtype)
 
 
 def merge(out_a, lse_a, out_b, lse_b):

@@ -1,26 +1,71 @@
 """SelfExtend and LM-Infinite as policies: which keys are near, which are far, where they sit.
 
 Both methods are "a near branch at true positions + a far branch at remapped positions over
-a subset of keys", merged before the softmax. A policy is four tiny pure functions of
-query positions ``i`` and key positions ``j`` (integer tensors that broadcast):
-
-- ``near(i, j)``: the key is attended at its true position;
-- ``far(i, j)``: the key is attended in the far branch (disjoint from ``near``);
-- ``far_query_pos(i)`` and ``far_key_pos(j)``: where query and key sit in the far branch.
-
-The engine (``engine.py``) composes them; nothing else in the code knows which method runs.
+a subset of keys", merged before the softmax. A policy is a frozen (hashable) value whose
+members are pure functions of query positions ``i`` and key positions ``j`` (integer tensors
+that broadcast) or plain numbers. The contract is :class:`Policy`; the engine (``engine.py``)
+composes its members, and nothing else in the code knows which method runs. This module
+imports nothing from the rest of the attention package.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Optional, Protocol, runtime_checkable
 
 import torch
 
 from ..errors import InputError
 
-__all__ = ["SelfExtend", "LMInfinite", "choose_group_size"]
+__all__ = ["LMInfinite", "Policy", "SelfExtend", "choose_group_size"]
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """What an attention policy provides. Implement it to add a method; the engine needs nothing else.
+
+    Masks (pure, broadcasting, no state):
+      ``near(i, j)``: key j is read by query i at its true position.
+      ``far(i, j)``: key j is read in the far branch. Must be disjoint from ``near``; keys in
+      neither are not read at all. The engine adds causality (j <= i) itself.
+    Far-branch positions (pure):
+      ``far_query_pos(i)``, ``far_key_pos(j)``: where the query and the key sit in the far
+      branch; RoPE sees only their difference.
+    Shortcuts the engine may take (numbers, or None when there is none):
+      ``near_window``: near(i, j) holds exactly when 0 <= i - j < near_window.
+      ``far_is_causal_shift()``: an S such that, for contiguous positions, far(i, j) holds
+      exactly when j <= i - S (SelfExtend: S = W); None otherwise.
+      ``far_key_bound(n_keys)``: far keys lie among the first this-many of n_keys slots.
+      ``cache_head``: how many first slots a bounded decoding cache keeps apart from its tail.
+      ``decode_cache``: the cache generation uses: ``"grouped_keys"`` (keys stored also at
+      their far position), ``"bounded"`` (first ``cache_head`` + last ``near_window`` keys), or
+      None (transformers' own).
+    Model checks:
+      ``validate_for(trained_window)``: raise InputError if the policy cannot apply to a model
+      trained on ``trained_window`` tokens (None: unknown).
+      ``reach(trained_window)``: the longest input the policy lets such a model read.
+    """
+
+    near_window: int
+    cache_head: int
+    decode_cache: Optional[str]
+
+    def near(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor: ...
+
+    def far(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor: ...
+
+    def far_query_pos(self, i: torch.Tensor) -> torch.Tensor: ...
+
+    def far_key_pos(self, j: torch.Tensor) -> torch.Tensor: ...
+
+    def far_is_causal_shift(self) -> Optional[int]: ...
+
+    def far_key_bound(self, n_keys: int) -> int: ...
+
+    def validate_for(self, trained_window: Optional[int]) -> None: ...
+
+    def reach(self, trained_window: int) -> int: ...
 
 
 def _positive_int(name: str, value) -> None:
@@ -60,12 +105,7 @@ class SelfExtend:
         return self.window
 
     cache_head = 0  # no cache slots are kept apart from the contiguous tail
-
-    def make_cache(self, model):
-        """The cache to generate with: keys are rotated to their grouped positions once, on entry."""
-        from .cache import GroupedKeyCache
-
-        return GroupedKeyCache(model, self)
+    decode_cache = "grouped_keys"  # keys are rotated to their grouped positions once, on entry
 
     def near(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
         return (i - j) < self.near_window
@@ -127,13 +167,10 @@ class LMInfinite:
         """A bounded cache keeps these first slots apart from its contiguous tail."""
         return self.n_global
 
-    def make_cache(self, model):
-        """The cache to generate with: bounded (first n_global + last n_local keys) unless asked not to."""
-        if not self.bounded_cache:
-            return None
-        from .cache import LambdaCache
-
-        return LambdaCache(model.config, self)
+    @property
+    def decode_cache(self) -> Optional[str]:
+        """Bounded (first n_global + last n_local keys) unless asked not to."""
+        return "bounded" if self.bounded_cache else None
 
     def near(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
         return (i - j) < self.near_window

@@ -22,18 +22,6 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
-_shared: dict = {}
-
-
-def _shared_model(name: Optional[str]):
-    """Load each model once per process; many chat model objects can share it."""
-    from entropy_retriever import load_model
-
-    if name not in _shared:
-        _shared[name] = load_model(name)
-    return _shared[name]
-
-
 class ChatEntropyRetriever(BaseChatModel):
     """A local Hugging Face chat model that reads past its trained window, for LangChain.
 
@@ -71,9 +59,9 @@ class ChatEntropyRetriever(BaseChatModel):
     def lm(self):
         """The core LongContextLM, loaded on first use."""
         if self._lm is None:
-            from entropy_retriever import LongContextLM
+            from entropy_retriever import LongContextLM, load_model
 
-            model, tokenizer = _shared_model(self.model_name)
+            model, tokenizer = load_model(self.model_name)  # one copy per process, shared
             self._lm = LongContextLM(model, tokenizer, self.policy, max_new_tokens=self.max_tokens)
         return self._lm
 
@@ -145,7 +133,7 @@ class ChatEntropyRetriever(BaseChatModel):
         return text
 
     def _message(self, text: str, names: Optional[set], stop, usage: dict) -> AIMessage:
-        from entropy_retriever.toolcalls import parse_tool_calls
+        from entropy_retriever.integration import parse_tool_calls
 
         text = self._cut(text, stop)
         if names:
@@ -223,7 +211,7 @@ class ChatEntropyRetriever(BaseChatModel):
         run_manager: Optional[AsyncCallbackManagerForLLMRun] = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        from entropy_retriever.aio import iterate_in_thread
+        from entropy_retriever.integration import iterate_in_thread
 
         ids, names = self._prompt(messages, kwargs)
         if names:

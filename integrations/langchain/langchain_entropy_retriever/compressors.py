@@ -9,8 +9,7 @@ from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from entropy_retriever.fusion import DEFAULT_SIGNALS, SIGNALS
-from entropy_retriever.scoring import DEFAULT_METRIC
+from entropy_retriever.integration import DEFAULT_METRIC, DEFAULT_SIGNALS, SIGNALS
 
 
 class CertaintyCompressor(BaseDocumentCompressor):
@@ -30,7 +29,7 @@ class CertaintyCompressor(BaseDocumentCompressor):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    top_n: Optional[int] = Field(default=3, description="Documents to keep (None when token_budget is set).")
+    top_n: Optional[int] = Field(default=None, description="Documents to keep (3 when neither top_n nor token_budget is set).")
     token_budget: Optional[int] = Field(default=None, description="Keep the most certain documents that fit this many tokens.")
     metric: str = Field(default=DEFAULT_METRIC, description="The certainty metric (entropy_retriever.scoring.METRICS).")
     signals: tuple[str, ...] = Field(default=DEFAULT_SIGNALS, description=f"Signals to fuse, from {SIGNALS}.")
@@ -40,8 +39,7 @@ class CertaintyCompressor(BaseDocumentCompressor):
         super().__init__(**kwargs)
         from entropy_retriever import CertaintyReranker
 
-        top_n = None if self.token_budget is not None else self.top_n
-        self._reranker = CertaintyReranker(model, tokenizer, top_n=top_n, token_budget=self.token_budget,
+        self._reranker = CertaintyReranker(model, tokenizer, top_n=self.top_n, token_budget=self.token_budget,
                                            metric=self.metric, signals=self.signals)
 
     def compress_documents(

@@ -11,18 +11,26 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from entropy_retriever.fusion import DEFAULT_SIGNALS, SIGNALS
-from entropy_retriever.scoring import DEFAULT_METRIC
+from entropy_retriever.integration import (
+    DEFAULT_METRIC,
+    DEFAULT_SIGNALS,
+    RETRIEVER_SELECTION,
+    SIGNALS,
+    Selection,
+    selection_kwargs,
+)
 
 
 class LongDocumentRetriever(BaseRetriever):
     """Split one long text into segments, score each against the query (by default the fusion
-    of the model's certainty, BM25 and a sentence embedder), and return the ``k`` best
-    segments as documents, in document order.
+    of the model's certainty, BM25 and a sentence embedder), keep the best, and return them as
+    documents in document order, adjacent kept segments merged into one span.
 
-    ``k`` can be set in the constructor or per call: ``retriever.invoke(query, k=2)``.
-    Each document's metadata holds ``source``, ``start_index``, ``end_index``, ``segment``,
-    ``relevance`` (in (0, 1], 1 for the best) and ``signals`` (each signal's own score).
+    Keep the ``k`` best segments (4 when neither is given) or what fits ``token_budget``
+    tokens; ``k`` can also be given per call: ``retriever.invoke(query, k=2)``. The same
+    document, query and budget give the same spans as the LlamaIndex ``LongDocumentRetriever``.
+    Each document's metadata holds ``source``, ``start_index``, ``end_index``, ``segments``
+    (the segment numbers the span covers) and ``relevance`` (in (0, 1], 1 for the best).
 
     >>> retriever = LongDocumentRetriever(document=Path("novel.txt"), k=4)
     >>> retriever.invoke("Who sent the letter?")
@@ -31,39 +39,38 @@ class LongDocumentRetriever(BaseRetriever):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     document: Union[str, os.PathLike] = Field(description="The text, or a pathlib.Path to a text file.")
-    k: int = Field(default=4, description="How many segments to return.")
+    k: Optional[int] = Field(default=None, description="How many segments to keep (4 when neither k nor token_budget is set).")
+    token_budget: Optional[int] = Field(default=None, description="Keep the best segments that fit this many tokens.")
     segment_tokens: int = Field(default=512, description="Tokens per segment.")
-    metric: str = Field(default=DEFAULT_METRIC, description="The certainty metric (entropy_retriever.scoring.METRICS).")
+    metric: str = Field(default=DEFAULT_METRIC, description="The certainty metric (entropy_retriever.integration.METRICS).")
     signals: tuple[str, ...] = Field(default=DEFAULT_SIGNALS, description=f"Signals to fuse, from {SIGNALS}.")
-    _scorer: Any = PrivateAttr()
-    _segmenter: Any = PrivateAttr()
+    _reader: Any = PrivateAttr()
 
     def __init__(self, *, model: Any = None, tokenizer: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        from entropy_retriever import CertaintyReranker, Segmenter
+        from entropy_retriever import InputError, LongContextReader
 
-        reranker = CertaintyReranker(model, tokenizer, top_n=max(1, self.k), metric=self.metric, signals=self.signals)
-        self._scorer = reranker
-        self._segmenter = Segmenter(reranker.scorer.tokenizer, self.segment_tokens)
+        if not isinstance(self.document, (str, os.PathLike)):
+            raise InputError("LongDocumentRetriever reads one document: pass its text or a pathlib.Path")
+        selection = Selection.of(self.k, self.token_budget, default=RETRIEVER_SELECTION)
+        self._reader = LongContextReader(
+            model, tokenizer, segment_tokens=self.segment_tokens, metric=self.metric, signals=self.signals,
+            progress=False, **selection_kwargs(selection),
+        )
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: Optional[CallbackManagerForRetrieverRun] = None, k: Optional[int] = None, **kwargs: Any
     ) -> list[Document]:
-        from entropy_retriever import InputError, Passage
-
-        k = self.k if k is None else k
-        if not isinstance(k, int) or k < 1:
-            raise InputError(f"k must be a positive integer, got {k!r}")
-        segments = list(self._segmenter.split(self.document))
-        kept = self._scorer.rerank([Passage(s.text, "", s.start) for s in segments], query, top_n=k)
+        selection = None if k is None else Selection(top_k=k)
+        key = self._reader.select(self.document, query, selection=selection)
         source = os.fspath(self.document) if isinstance(self.document, os.PathLike) else ""
         return [
             Document(
-                page_content=segments[p.index].text,
-                metadata={"source": source, "start_index": segments[p.index].start, "end_index": segments[p.index].end,
-                          "segment": segments[p.index].index, "relevance": p.relevance, "signals": p.signals},
+                page_content=span.text,
+                metadata={"source": source, "start_index": span.start, "end_index": span.end,
+                          "segments": list(span.segment_indices), "relevance": span.relevance},
             )
-            for p in kept
+            for span in key.spans
         ]
 
     async def _aget_relevant_documents(

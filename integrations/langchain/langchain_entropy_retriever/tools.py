@@ -40,7 +40,7 @@ class LongFileTool(BaseTool):
         kwargs["roots"] = [str(r) for r in kwargs.get("roots", [])]
         super().__init__(**kwargs)
         from entropy_retriever import LongFileQA
-        from entropy_retriever.files import DEFAULT_MAX_BYTES
+        from entropy_retriever.integration import DEFAULT_MAX_BYTES
 
         self._qa = qa or LongFileQA(self.roots, reader=reader, max_bytes=self.max_bytes or DEFAULT_MAX_BYTES)
         self.description = self._qa.description

@@ -11,7 +11,7 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.custom import CustomLLM
 
 from entropy_retriever import SelfExtend
-from entropy_retriever.testing import ticks_during
+from tests.fixtures import ticks_during
 from entropy_retriever.demo import EXPECTED, QUESTION, make_demo_document
 from llama_index.llms.entropy_retriever import LongContextLLM
 from llama_index.retrievers.entropy_retriever import LongDocumentRetriever
@@ -61,9 +61,7 @@ def test_llm_reports_the_policys_reach_and_its_paths_agree(embedded):
         assert a == b == c == d == said
         assert ticks > 5  # the loop ran while the model generated
     finally:
-        from entropy_retriever.attention import remove_policy
-
-        remove_policy(embedded.model)
+        assert embedded.model.config._attn_implementation == "sdpa"  # nothing stays switched on
 
 
 class ScriptedReActLLM(CustomLLM):

@@ -14,8 +14,8 @@ from langchain_core.vectorstores import InMemoryVectorStore
 
 from entropy_retriever import LongContextReader
 from entropy_retriever.demo import EXPECTED, QUESTION, make_demo_document
-from entropy_retriever.testing import DOCS, bag_of_words, ticks_during
-from entropy_retriever.testing import QUESTION as ASK
+from tests.fixtures import DOCS, bag_of_words, ticks_during
+from tests.fixtures import QUESTION as ASK
 from langchain_entropy_retriever import CertaintyCompressor, ChatEntropyRetriever, LongDocumentRetriever, LongFileTool
 
 class BagOfWords(Embeddings):
@@ -51,10 +51,14 @@ def test_retriever_honours_k_and_returns_spans(embedded):
     doc = make_demo_document(embedded.tokenizer, n_tokens=2500, depth=0.5)
     retriever = LongDocumentRetriever(document=doc.text, k=2, segment_tokens=256, model=embedded.model, tokenizer=embedded.tokenizer)
     found = retriever.invoke(QUESTION)
-    assert len(found) == 2 and any(EXPECTED in d.page_content for d in found)
-    assert len(retriever.invoke(QUESTION, k=1)) == 1
+    assert sum(len(d.metadata["segments"]) for d in found) == 2 and any(EXPECTED in d.page_content for d in found)
+    one = retriever.invoke(QUESTION, k=1)
+    assert len(one) == 1 and len(one[0].metadata["segments"]) == 1
+    starts = [d.metadata["start_index"] for d in found]
+    assert starts == sorted(starts)  # document order
     for d in found:
         assert doc.text[d.metadata["start_index"]:d.metadata["end_index"]] == d.page_content
+        assert 0 < d.metadata["relevance"] <= 1
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import pytest
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
 from entropy_retriever.demo import make_demo_document
 from entropy_retriever.models import load_model
 from langchain_entropy_retriever import LongDocumentRetriever
+
+pytestmark = pytest.mark.slow  # the retriever runs the real embedded model
 
 
 @lru_cache(maxsize=1)

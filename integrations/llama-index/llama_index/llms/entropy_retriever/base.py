@@ -50,7 +50,7 @@ class LongContextLLM(CustomLLM):
         **kwargs: Any,
     ) -> None:
         from entropy_retriever import LongContextLM
-        from entropy_retriever.models import model_and_tokenizer
+        from entropy_retriever.integration import model_and_tokenizer
 
         if lm is None:
             model, tokenizer = model_and_tokenizer(model, tokenizer, "LongContextLLM")
@@ -121,7 +121,7 @@ class LongContextLLM(CustomLLM):
 
     @llm_completion_callback()
     async def astream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseAsyncGen:
-        from entropy_retriever.aio import iterate_in_thread
+        from entropy_retriever.integration import iterate_in_thread
 
         ids = self._prompt_ids(prompt, formatted)
         max_new = self._max_new(kwargs)
@@ -159,7 +159,7 @@ class LongContextLLM(CustomLLM):
 
     @llm_chat_callback()
     async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
-        from entropy_retriever.aio import iterate_in_thread
+        from entropy_retriever.integration import iterate_in_thread
 
         converted = self._messages(messages)
         max_new = self._max_new(kwargs)

@@ -12,8 +12,7 @@ from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRan
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
-from entropy_retriever.fusion import DEFAULT_SIGNALS, SIGNALS
-from entropy_retriever.scoring import DEFAULT_METRIC
+from entropy_retriever.integration import DEFAULT_METRIC, DEFAULT_SIGNALS, SIGNALS
 
 dispatcher = get_dispatcher(__name__)
 
@@ -31,7 +30,7 @@ class CertaintyRerank(BaseNodePostprocessor):
     >>> engine = index.as_query_engine(similarity_top_k=10, node_postprocessors=[rerank])
     """
 
-    top_n: Optional[int] = Field(default=3, description="Number of nodes to keep (or None with token_budget).")
+    top_n: Optional[int] = Field(default=None, description="Number of nodes to keep (3 when neither top_n nor token_budget is set).")
     token_budget: Optional[int] = Field(default=None, description="Keep the most certain nodes that fit this many tokens.")
     metric: str = Field(default=DEFAULT_METRIC, description="The certainty metric (entropy_retriever.scoring.METRICS).")
     signals: tuple[str, ...] = Field(default=DEFAULT_SIGNALS, description=f"Signals to fuse, from {SIGNALS}.")
@@ -40,7 +39,7 @@ class CertaintyRerank(BaseNodePostprocessor):
 
     def __init__(
         self,
-        top_n: Optional[int] = 3,
+        top_n: Optional[int] = None,
         *,
         token_budget: Optional[int] = None,
         metric: str = DEFAULT_METRIC,
@@ -54,8 +53,6 @@ class CertaintyRerank(BaseNodePostprocessor):
             from entropy_retriever import CertaintyReranker
         except ImportError as exc:  # pragma: no cover - the package depends on it
             raise ImportError("CertaintyRerank needs entropy-retriever: pip install entropy-retriever") from exc
-        if token_budget is not None:
-            top_n = None
         reranker = CertaintyReranker(model, tokenizer, top_n=top_n, token_budget=token_budget, metric=metric, signals=signals)
         name = model_name or (getattr(getattr(model, "config", None), "name_or_path", None) or "embedded SmolLM2-135M-Instruct")
         super().__init__(top_n=top_n, token_budget=token_budget, metric=metric, signals=tuple(signals),
@@ -74,7 +71,7 @@ class CertaintyRerank(BaseNodePostprocessor):
         if query_bundle is None:
             raise ValueError("CertaintyRerank needs the query: call postprocess_nodes(nodes, query_str=...)")
         dispatcher.event(
-            ReRankStartEvent(query=query_bundle, nodes=nodes, top_n=self.top_n or 0, model_name=self.model_name)
+            ReRankStartEvent(query=query_bundle, nodes=nodes, top_n=self._reranker.selection.top_k or 0, model_name=self.model_name)
         )
         if not nodes:
             dispatcher.event(ReRankEndEvent(nodes=[]))
@@ -93,7 +90,7 @@ class CertaintyRerank(BaseNodePostprocessor):
                 EventPayload.NODES: nodes,
                 EventPayload.MODEL_NAME: self.model_name,
                 EventPayload.QUERY_STR: query_bundle.query_str,
-                EventPayload.TOP_K: self.top_n,
+                EventPayload.TOP_K: self._reranker.selection.top_k,
             },
         ) as event:
             kept = self._reranker.rerank(passages, query_bundle.query_str)

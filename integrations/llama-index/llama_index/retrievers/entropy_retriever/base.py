@@ -23,36 +23,44 @@ class LongDocumentRetriever(BaseRetriever):
     >>> retriever = LongDocumentRetriever(Path("novel.txt"), top_k=4)
     >>> nodes = retriever.retrieve("Who sent the letter?")
 
-    Any keyword the core ``LongContextReader`` takes (``segment_tokens``, ``token_budget``,
-    ``metric``, ``template``, ``signals``, a ``model`` and ``tokenizer``) is passed through.
+    Keep the ``top_k`` best segments (4 when no rule is given), what fits ``token_budget``
+    tokens, or (with ``signals=("certainty",)``) those scored below ``threshold``; the same
+    document, query and budget give the same spans as the LangChain ``LongDocumentRetriever``.
+    Any other keyword the core ``LongContextReader`` takes (``segment_tokens``, ``metric``,
+    ``template``, ``signals``, a ``model`` and ``tokenizer``) is passed through.
     """
 
     def __init__(
         self,
         document: Union[str, os.PathLike],
         *,
-        top_k: Optional[int] = 4,
+        top_k: Optional[int] = None,
+        token_budget: Optional[int] = None,
+        threshold: Optional[float] = None,
         reader: Any = None,
         callback_manager: Optional[CallbackManager] = None,
         **reader_kwargs: Any,
     ) -> None:
         from entropy_retriever import InputError, LongContextReader
+        from entropy_retriever.integration import RETRIEVER_SELECTION, Selection, selection_kwargs
 
         if not isinstance(document, (str, os.PathLike)):
             raise InputError("LongDocumentRetriever reads one document: pass its text or a pathlib.Path")
+        self._selection = None  # the reader's own
         if reader is None:
-            if "token_budget" in reader_kwargs or "threshold" in reader_kwargs:
-                top_k = None
-            reader = LongContextReader(top_k=top_k, progress=False, **reader_kwargs)
+            selection = Selection.of(top_k, token_budget, threshold, default=RETRIEVER_SELECTION)
+            reader = LongContextReader(progress=False, **selection_kwargs(selection), **reader_kwargs)
         elif reader_kwargs:
             raise InputError(f"pass either reader=... or reader settings, not both ({', '.join(reader_kwargs)})")
+        else:
+            self._selection = Selection.of(top_k, token_budget, threshold, default=reader.selection)
         self._document = document
         self._reader = reader
         self._source = os.fspath(document) if isinstance(document, os.PathLike) else ""
         super().__init__(callback_manager=callback_manager)
 
     def _retrieve(self, query_bundle: QueryBundle) -> List[NodeWithScore]:
-        key = self._reader.select(self._document, query_bundle.query_str)
+        key = self._reader.select(self._document, query_bundle.query_str, selection=self._selection)
         nodes = []
         for span in key.spans:
             node = TextNode(
@@ -64,10 +72,11 @@ class LongDocumentRetriever(BaseRetriever):
                     "start_char": span.start,
                     "end_char": span.end,
                     "segments": list(span.segment_indices),
+                    "relevance": span.relevance,
                     "metric": key.metric,
                 },
-                excluded_llm_metadata_keys=["start_char", "end_char", "segments", "metric"],
-                excluded_embed_metadata_keys=["start_char", "end_char", "segments", "metric"],
+                excluded_llm_metadata_keys=["start_char", "end_char", "segments", "relevance", "metric"],
+                excluded_embed_metadata_keys=["start_char", "end_char", "segments", "relevance", "metric"],
             )
             nodes.append(NodeWithScore(node=node, score=span.relevance))
         return nodes

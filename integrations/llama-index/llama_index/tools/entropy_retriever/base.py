@@ -28,8 +28,7 @@ def long_file_tool(
     >>> agent = ReActAgent(tools=[tool], llm=llm)
     """
     from entropy_retriever import InputError, LongFileQA
-    from entropy_retriever.files import DEFAULT_MAX_BYTES
-    from entropy_retriever.tool import TOOL_NAME
+    from entropy_retriever.integration import DEFAULT_MAX_BYTES, TOOL_NAME
 
     if qa is None:
         qa = LongFileQA(roots, reader=reader, max_bytes=max_bytes or DEFAULT_MAX_BYTES)

@@ -29,9 +29,9 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InputError
-from ..fusion import bm25_scores
-from ..segments import Segment, Segmenter
+from entropy_retriever.errors import InputError
+from entropy_retriever.fusion import bm25_scores
+from entropy_retriever.segments import Segment, Segmenter
 
 DATASETS = ("loogle", "kv", "lines", "ruler", "babi", "lowoverlap", "lowoverlap_control", "loogle_long")
 METRICS = ("entropy_last", "entropy_mean", "question_nll")
@@ -49,9 +49,13 @@ class Example:
     evidence: tuple[tuple[int, int], ...]  # character spans [start, end) in ``context``
 
 
+# The suite's default data sets: the hard ones first, then the controls.
+EVIDENCE_DATASETS = ("babi", "lowoverlap", "loogle_long", "lowoverlap_control", "loogle", "kv", "lines", "ruler")
+
+
 def data_dir(path: str | os.PathLike | None = None) -> Path:
     """The evaluation data folder: ``path``, $ENTROPY_RETRIEVER_DATA, or ``../shared/data``."""
-    candidates = [path, os.environ.get("ENTROPY_RETRIEVER_DATA"), Path(__file__).resolve().parents[2] / ".." / "shared" / "data"]
+    candidates = [path, os.environ.get("ENTROPY_RETRIEVER_DATA"), Path(__file__).resolve().parents[1] / ".." / "shared" / "data"]
     for candidate in candidates:
         if candidate and Path(candidate).is_dir():
             return Path(candidate).resolve()
@@ -334,7 +338,7 @@ class MiniLM:
     """The dense baseline: the library's own all-MiniLM-L6-v2 signal (``entropy_retriever.fusion``)."""
 
     def __init__(self) -> None:
-        from ..fusion import DenseEmbedder
+        from entropy_retriever.fusion import DenseEmbedder
 
         self.embedder = DenseEmbedder.shared()
 
@@ -362,13 +366,19 @@ def rank_by_score(scores: list[float]) -> list[int]:
 
 
 # ---------------------------------------------------------------------------- measures
-def keep_top(ranking: list[int], segments: list[Segment], k: int) -> list[int]:
-    """The product's rule, ``Selection(top_k=k)``, applied to a ranking (best first)."""
-    from ..selection import Selection
-
+def keep(ranking: list[int], segments: list[Segment], selection, count) -> list[int]:
+    """What the product keeps: ``selection.choose`` (a ``Selection``), on the scores the ranking
+    (best first) implies, with tokens counted by ``count``. Sorted by position."""
     position = {seg: r for r, seg in enumerate(ranking)}
     scores = [float(position[i]) for i in range(len(segments))]
-    return sorted(Selection(top_k=k).choose(segments, scores, len))
+    return sorted(selection.choose(segments, scores, count))
+
+
+def keep_top(ranking: list[int], segments: list[Segment], k: int) -> list[int]:
+    """The product's rule at a budget of ``k`` segments: ``Selection(top_k=k)``."""
+    from entropy_retriever import Selection
+
+    return keep(ranking, segments, Selection(top_k=k), len)
 
 
 def recall(example: Example, segments: list[Segment], kept: list[int]) -> float:
@@ -404,7 +414,7 @@ def method_scores(example: Example, segments: list[Segment], scorers: dict, mini
     """
     import time
 
-    from ..scoring import METRICS as REGISTRY
+    from entropy_retriever.scoring import METRICS as REGISTRY
 
     seconds = {} if seconds is None else seconds
 
@@ -437,7 +447,7 @@ PRODUCT_BM25 = "signal:bm25"
 
 def rankings_for(example: Example, segments: list[Segment], scores: dict[str, list[float]], seed: int) -> dict[str, list[int]]:
     """Every method's ranking of ``segments`` (indices, best first) from ``method_scores``, fusions included."""
-    from ..fusion import rrf_scores
+    from entropy_retriever.fusion import rrf_scores
 
     out = {name: rank_by_score(values) for name, values in scores.items() if not name.startswith("signal:")}
     bm25 = scores[PRODUCT_BM25] if PRODUCT_BM25 in scores else bm25_scores([s.text for s in segments], example.question)
@@ -541,7 +551,7 @@ def rerank_rankings(example: Example, candidates: list[Segment], scorers: dict, 
 # ---------------------------------------------------------------------------- README
 def readme_methods() -> list[str]:
     """The rows the README shows: the library's default first, each part of it, the baselines."""
-    from ..scoring import DEFAULT_METRIC
+    from entropy_retriever.scoring import DEFAULT_METRIC
 
     return [f"{DEFAULT_METRIC}+bm25+minilm", *METRICS, f"{DEFAULT_METRIC}+bm25", f"{DEFAULT_METRIC}+minilm",
             "bm25", "minilm", "bm25+minilm", "longllmlingua", "random", "begin", "end"]

@@ -1,6 +1,6 @@
 """Shared fixtures for the test suites of the core and of the integration packages.
 
-Not part of the public API. A small needle scenario where a weak lexical retriever ranks the
+Not shipped (it lives beside the tests). A small needle scenario where a weak lexical retriever ranks the
 needle last, a deterministic offline bag-of-words vector for that retriever, and a helper
 that measures whether an event loop kept running while an awaited call worked.
 """

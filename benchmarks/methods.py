@@ -34,9 +34,9 @@ class MethodSettings:
 
 class _Reader:
     def __init__(self, model, tokenizer, method: str, settings: MethodSettings) -> None:
-        from ..attention import LMInfinite, SelfExtend
-        from ..llm import LongContextLM
-        from ..reader import LongContextReader
+        from entropy_retriever.attention import LMInfinite, SelfExtend
+        from entropy_retriever.llm import LongContextLM
+        from entropy_retriever.reader import LongContextReader
 
         self.method, self.tokenizer = method, tokenizer
         self.new = settings.max_new_tokens
@@ -82,12 +82,7 @@ class _Reader:
 
 @contextmanager
 def open_method(model, tokenizer, method: str, settings: MethodSettings):
-    """A reader for ``method`` on ``model``; any policy is removed on exit."""
-    from ..attention import remove_policy
-
+    """A reader for ``method`` on ``model`` (its LM switches its policy on per call, so nothing is left to undo)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
-    try:
-        yield _Reader(model, tokenizer, method, settings)
-    finally:
-        remove_policy(model)
+    yield _Reader(model, tokenizer, method, settings)

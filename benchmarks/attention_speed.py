@@ -16,9 +16,10 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ..attention.backends import backend_for
-from ..attention.engine import TwoBranchEngine, rotate
-from ..attention.policies import LMInfinite, SelfExtend
+from entropy_retriever.attention.backends import backend_for
+from entropy_retriever.attention.engine import TwoBranchEngine
+from entropy_retriever.attention.rope import rotate
+from entropy_retriever.attention.policies import LMInfinite, SelfExtend
 
 SHAPES = {"smollm2": dict(heads=9, kv_heads=3, head_dim=64, theta=1e5), "llama2-7b": dict(heads=32, kv_heads=32, head_dim=128, theta=1e4)}
 
@@ -85,7 +86,7 @@ def peak_memory_mb(method: str, n: int, shape: str, policy: str) -> float:
     """Run one prefill in a fresh process; return how far its peak RSS rose above the RSS before it, in MB."""
     code = f"""
 import torch, json
-from entropy_retriever.bench.attention_speed import make_inputs, plain, ours, SHAPES
+from benchmarks.attention_speed import make_inputs, plain, ours, SHAPES
 from entropy_retriever.attention.policies import SelfExtend, LMInfinite
 q, k, v, f = make_inputs({n}, {n}, SHAPES[{shape!r}])
 def status(field):

@@ -1,0 +1,56 @@
+"""``python -m benchmarks SUITE``: benchmarks that print and save their numbers.
+
+Suites:
+  rank            rank of the needle's segment per metric and template (chooses the default metric)
+  reader-passkey  passkey retrieval through LongContextReader.answer at several lengths
+  scoring-speed   CertaintyScorer vs plain batched forward passes, and linear scaling
+  attention-passkey  passkey read whole by the model: bare, SelfExtend, LM-Infinite
+  attention-speed SelfExtend / LM-Infinite vs plain SDPA: prefill, decode, peak memory
+  passkey         landmark passkey, lengths x depths: bare, SelfExtend, LM-Infinite, XL3M reader
+  niah            needle in a haystack (single, pizza): a heatmap per method
+  evidence        evidence recall at equal segment budgets: certainty metrics, fusions, BM25, MiniLM, LongLLMLingua
+  rerank          reranking in RAG: 20 candidates from a vector store, each method keeps 3
+  lminfinite-cache  LM-Infinite's cache bytes on the real model, short run vs long run
+  report          rewrite the README's results section from bench-results/ (make bench ends with it)
+
+Every suite writes ``bench-results/<suite>.json`` (machine, versions, settings, raw trials)
+and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+SUITES = {
+    "rank": "rank",
+    "reader-passkey": "reader_passkey",
+    "scoring-speed": "scoring_speed",
+    "attention-passkey": "attention_passkey",
+    "attention-speed": "attention_speed",
+    "passkey": "passkey",
+    "niah": "niah",
+    "evidence": "evidence",
+    "rerank": "rerank",
+    "lminfinite-cache": "lminfinite_cache",
+    "report": "report",
+}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="suite", required=True)
+    for name, module_name in SUITES.items():
+        module = importlib.import_module(f"benchmarks.suites.{module_name}")
+        p = sub.add_parser(name, help=module.HELP, description=module.__doc__)
+        module.add_arguments(p)
+        p.set_defaults(run=module.run)
+    args = parser.parse_args(argv)
+    run = args.run
+    del args.run, args.suite
+    run(args)
+
+
+if __name__ == "__main__":
+    main()

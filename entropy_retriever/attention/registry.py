@@ -1,0 +1,237 @@
+"""Switch a policy on for a block of work, through transformers' own attention registry.
+
+For each (model, policy, backend) one attention function is registered under a unique name
+(with the standard SDPA mask builder under the same name), once, and checked with a short dry
+run: a model that never calls it (remote code, no RoPE, every layer sliding) gets an error,
+never a silent no-op. :func:`policy_active` then only switches the model's attention
+implementation to that name and back; it holds the model's lock for the whole block, so that
+several components sharing one model, each with its own policy or none, never see each
+other's. Equal policies share one registration. Nothing stays patched after the block.
+
+Sliding-window layers (Gemma-2/3, Mistral with a window) keep plain SDPA with their own masks;
+the policy applies to full-attention layers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import threading
+import weakref
+from typing import Iterator, Optional
+
+import torch
+
+from ..errors import InputError
+from ..models import model_lock
+from .backends import backend_for
+from .engine import TwoBranchEngine
+from .policies import Policy
+from .rope import inv_freq_lookup, text_config
+
+__all__ = ["active_policy", "extend_context", "policy_active", "validate_policy"]
+
+_PREFIX = "entropy_retriever_"
+_names = itertools.count()
+_guard = threading.Lock()
+_registered: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> _Registry
+
+
+class _Registry:
+    """A model's registered policies, the implementation it runs without one, and what is active."""
+
+    def __init__(self, model) -> None:
+        self.plain = model.config._attn_implementation
+        self.names: dict = {}  # (policy, backend) -> registered name
+        self.policies: dict = {}  # registered name -> policy
+        self.active: list = []  # a stack of the policies switched on (None = plain), innermost last
+        weakref.finalize(model, _unregister, self.names)
+
+
+def _unregister(names: dict) -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface
+
+    for name in list(names.values()):
+        AttentionInterface._global_mapping.pop(name, None)
+        AttentionMaskInterface._global_mapping.pop(name, None)
+
+
+def _is_sliding(module, kwargs) -> bool:
+    return kwargs.get("sliding_window") is not None or getattr(module, "sliding_window", None) is not None
+
+
+def _key_validity(attention_mask, lk: int):
+    """Which keys are real (not padding), as (B, Lk) bool, from the SDPA-style mask; None = all."""
+    if attention_mask is None:
+        return None
+    if attention_mask.dtype == torch.bool:
+        valid = attention_mask[:, 0, -1, -lk:]
+    else:
+        valid = attention_mask[:, 0, -1, -lk:] == 0
+    return None if bool(valid.all()) else valid
+
+
+def make_attention_function(model, policy, backend: str = "auto", calls: Optional[dict] = None):
+    """The function transformers calls in place of SDPA for ``model``'s full-attention layers."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    inv_freq_of = inv_freq_lookup(model)
+    engines: dict = {}
+    calls = calls if calls is not None else {}
+
+    def attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+        if _is_sliding(module, kwargs):
+            calls["sliding"] = calls.get("sliding", 0) + 1
+            return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+        calls["full"] = calls.get("full", 0) + 1
+        if kwargs.get("softcap") is not None:
+            raise InputError("attention logit soft-capping (Gemma-2) is not supported by the two-branch engine")
+        b, h, lq, d = query.shape  # (B, H, Lq, D)
+        lk = key.shape[2]  # key: (B, Hkv, Lk, D), or (B, Hkv, Lk, 2D) from a GroupedKeyCache
+        far_keys = None
+        if key.shape[-1] == 2 * d:  # the cache appended each key rotated to its far position
+            key, far_keys = key[..., :d], key[..., d:]
+        scale = scaling if scaling is not None else d ** -0.5
+        positions = kwargs.get("position_ids")
+        if positions is None:
+            positions = torch.arange(lk - lq, lk, device=query.device).unsqueeze(0)
+        qpos = positions.to(query.device).long().expand(b, lq)
+        # Keys sit in cache order; the last query is the newest token, so key slot s holds
+        # position s - offset (pad slots get negative positions and are masked invalid).
+        offset = (lk - 1) - qpos[:, -1:]
+        kpos = torch.arange(lk, device=query.device).unsqueeze(0) - offset  # (B, Lk)
+        if bool((offset < 0).any()):
+            # Fewer slots than positions: a bounded cache kept the policy's first
+            # cache_head keys and a contiguous tail that ends at the newest query.
+            slots = torch.arange(lk, device=query.device).unsqueeze(0)
+            kpos = torch.where(slots < policy.cache_head, slots, kpos)
+        if far_keys is not None and bool((offset != 0).any()):
+            far_keys = None  # the cache rotated by slot; with padding slots are not positions
+        valid = _key_validity(attention_mask, lk)
+        if bool((kpos < 0).any()):
+            valid = (kpos >= 0) if valid is None else valid & (kpos >= 0)
+        device = query.device
+        if device not in engines:
+            engines[device] = TwoBranchEngine(policy, backend_for(device, backend))
+        out = engines[device](query, key, value, qpos, kpos, valid, scale, inv_freq_of(module.layer_idx), far_keys)
+        return out.transpose(1, 2).contiguous().to(query.dtype), None  # (B, Lq, H, D)
+
+    return attention
+
+
+def _check_policy(policy) -> None:
+    if not isinstance(policy, Policy):
+        raise InputError(
+            f"{policy!r} is not an attention policy: pass SelfExtend(...) or LMInfinite(...) "
+            "(or an object meeting entropy_retriever.attention.Policy)"
+        )
+    try:
+        hash(policy)
+    except TypeError:
+        raise InputError(f"{type(policy).__name__} must be hashable (a frozen dataclass) to serve as a policy") from None
+
+
+def _registry(model) -> _Registry:
+    with _guard:
+        found = _registered.get(model)
+        if found is None:
+            found = _registered[model] = _Registry(model)
+        return found
+
+
+def _register(model, policy, backend: str) -> str:
+    """The registered name of (model, policy, backend), registering and dry-running it once."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    registry = _registry(model)
+    key = (policy, backend)
+    if key in registry.names:
+        return registry.names[key]
+    policy.validate_for(getattr(text_config(model), "max_position_embeddings", None))
+    if not getattr(model, "_can_set_attn_implementation", lambda: True)():
+        raise InputError(
+            f"{model.__class__.__name__} does not dispatch attention through transformers' AttentionInterface "
+            "(remote code or an old model file), so a policy cannot be applied to it"
+        )
+    backend_for(model.device, backend)  # an unknown backend name fails here, before any forward
+    calls: dict = {}
+    name = f"{_PREFIX}{next(_names)}"
+    AttentionInterface.register(name, make_attention_function(model, policy, backend, calls))
+    AttentionMaskInterface.register(name, sdpa_mask)
+    previous = model.config._attn_implementation
+    try:
+        model.set_attn_implementation(name)
+        with torch.no_grad():
+            model(input_ids=torch.tensor([[1, 2]], device=model.device), use_cache=False)
+    except BaseException:
+        _unregister({key: name})
+        raise
+    finally:
+        model.set_attn_implementation(previous)
+    if calls.get("full", 0) == 0:
+        _unregister({key: name})
+        if calls.get("sliding", 0):
+            raise InputError(
+                "every attention layer of this model uses a sliding window, so the policy would change "
+                "nothing; turn the window off first (model.config.sliding_window = None), as the "
+                "SelfExtend reference does for Mistral"
+            )
+        raise InputError(
+            f"{model.__class__.__name__} never called the registered attention function: it does not "
+            "dispatch through transformers' AttentionInterface, so the policy cannot apply"
+        )
+    registry.names[key] = name
+    registry.policies[name] = policy
+    return name
+
+
+def validate_policy(model, policy, *, backend: str = "auto") -> None:
+    """Check, once per (model, policy, backend), that ``policy`` applies to ``model``; InputError if not."""
+    _check_policy(policy)
+    with model_lock(model):
+        _register(model, policy, backend)
+
+
+@contextlib.contextmanager
+def policy_active(model, policy, *, backend: str = "auto") -> Iterator:
+    """Run ``model`` with ``policy`` (None: its plain attention) inside the block, holding its lock.
+
+    Blocks nest: the innermost one wins, and each restores what was active before it.
+    """
+    if policy is not None:
+        _check_policy(policy)
+    with model_lock(model):
+        registry = _registry(model)
+        name = registry.plain if policy is None else _register(model, policy, backend)
+        previous = model.config._attn_implementation
+        if name != previous:
+            model.set_attn_implementation(name)
+        registry.active.append(policy)
+        try:
+            yield model
+        finally:
+            registry.active.pop()
+            if name != previous:
+                model.set_attn_implementation(previous)
+
+
+def active_policy(model):
+    """The policy ``model`` runs with right now (inside a :func:`policy_active` block), else None."""
+    registry = _registered.get(model)
+    return registry.active[-1] if registry is not None and registry.active else None
+
+
+@contextlib.contextmanager
+def extend_context(model, policy, *, backend: str = "auto") -> Iterator:
+    """``with extend_context(model, SelfExtend(4, 1024)):`` the model reads with the policy inside the block.
+
+    The block holds the model's lock: other threads' components that share the model wait
+    until it ends, and nothing stays switched on after it. Components that own a policy
+    (``LongContextLM(model, tok, policy)``) need no block.
+    """
+    if policy is None:
+        raise InputError("extend_context needs a policy: SelfExtend(...) or LMInfinite(...)")
+    with policy_active(model, policy, backend=backend):
+        yield model
