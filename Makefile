@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BENCH) niah --lengths 3000 12000 --depths 0.1 0.5 0.9
 	$(BENCH) scoring-speed --repeats 2
 	$(BENCH) attention-speed
+	$(BENCH) scale
 	$(BENCH) report
 
 clean:

@@ -11,6 +11,7 @@ Suites:
   evidence        evidence recall at equal segment budgets: certainty metrics, fusions, BM25, MiniLM, LongLLMLingua
   rerank          reranking in RAG: 20 candidates from a vector store, each method keeps 3
   lminfinite-cache  LM-Infinite's cache bytes on the real model, short run vs long run
+  scale           select at 1M-16M tokens (peak RSS), resume after a kill, 2 gloo ranks vs 1, float32 vs bfloat16
   report          rewrite the README's results section from bench-results/ (make bench ends with it)
 
 Every suite writes ``bench-results/<suite>.json`` (machine, versions, settings, raw trials)
@@ -33,6 +34,7 @@ SUITES = {
     "evidence": "evidence",
     "rerank": "rerank",
     "lminfinite-cache": "lminfinite_cache",
+    "scale": "scale",
     "report": "report",
 }
 

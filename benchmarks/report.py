@@ -60,6 +60,14 @@ SUITES = {
         "One attention layer of SmolLM2's shape (9 query heads, 3 key/value heads, head dim 64), float32, "
         "the CPU flash backend against plain SDPA, interleaved in one run.",
     ),
+    "scale": (
+        "Scale: memory, resume, sharding, CPU dtype",
+        "`select` run as a command in a fresh process for each measurement. Memory: peak RSS at growing "
+        "input sizes (a file of generated sentences), beside what only holding every segment, as the "
+        "reader did before it streamed, adds to a process's RSS. Resume: a run killed (SIGTERM) once half its segments are "
+        "journaled, then the same command again. Sharding: 2 gloo ranks under torchrun against 1 process, "
+        "on this machine's 2 cores. Throughput: the scorer in float32 and bfloat16, interleaved.",
+    ),
 }
 
 

@@ -47,6 +47,7 @@ def _add_reader_options(parser: argparse.ArgumentParser) -> None:
     sel.add_argument("--budget-tokenizer", default=None, help="count the budget with this tiktoken encoding (e.g. cl100k_base) instead of the model's tokenizer")
     io = parser.add_argument_group("input and output")
     io.add_argument("--encoding-errors", default="strict", choices=["strict", "replace"], help="what to do with bytes that are not UTF-8: stop with an error (default) or replace them with U+FFFD")
+    io.add_argument("--checkpoint", default=None, metavar="PATH", help="append scores to this journal as they are computed; run the same command again to resume after an interruption (one journal per rank under torchrun)")
     io.add_argument("--json", action="store_true", help="print the result as JSON")
     io.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -95,9 +96,47 @@ def _reader(args):
 
 
 def _context(file: str):
-    if file == "-":
-        return sys.stdin.read()
+    if file == "-":  # spooled to a temporary file, a chunk at a time: bounded memory, and read twice
+        from .streaming import spool_stdin
+
+        return spool_stdin()
     return Path(file)
+
+
+def _distributed() -> None:
+    """Under torchrun (WORLD_SIZE > 1), join the process group: gloo on CPU, NCCL on CUDA, HCCL on Ascend.
+
+    Each rank gets an equal share of the machine's cores when several share one machine.
+    """
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return
+    import torch
+    import torch.distributed as dist
+
+    from .models import _npu_available
+
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+        backend = "nccl"
+    elif _npu_available():
+        torch.npu.set_device(local_rank)
+        backend = "hccl"
+    else:
+        backend = "gloo"
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, local_world)))
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+
+
+def _is_main() -> bool:
+    import torch.distributed as dist
+
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 def _spans_table(key) -> str:
@@ -113,9 +152,11 @@ def _cmd_select(args) -> int:
     context = _context(args.file)
     if isinstance(context, Path):
         check_readable_file(context)
-    key = _reader(args).select(context, args.question)
+    key = _reader(args).select(context, args.question, checkpoint=args.checkpoint)
+    if not _is_main():
+        return 0  # rank 0 prints
     if args.json:
-        json.dump(key.to_dict(), sys.stdout, ensure_ascii=False, indent=1)
+        key.write_json(sys.stdout)  # a segment at a time: bounded memory for any input
         print()
     else:
         print(key.text)
@@ -141,7 +182,9 @@ def _cmd_ask(args) -> int:
     context = _context(args.file)
     if isinstance(context, Path):
         check_readable_file(context)
-    _print_answer(_reader(args).answer(context, args.question), args)
+    answer = _reader(args).answer(context, args.question, checkpoint=args.checkpoint)
+    if _is_main():
+        _print_answer(answer, args)
     return 0
 
 
@@ -154,7 +197,7 @@ def _cmd_demo(args) -> int:
     print(f"document: {document.n_tokens} tokens of Python's pydoc topics (the model's window is "
           f"{reader.scorer.window}); fact hidden at depth {args.depth:.0%}")
     print(f"question: {document.question}")
-    answer = reader.answer(document.text, document.question)
+    answer = reader.answer(document.text, document.question, checkpoint=args.checkpoint)
     _print_answer(answer, args)
     correct = document.expected in answer.text
     print(f"expected: {document.expected} -> {'correct' if correct else 'WRONG'}  "
@@ -168,14 +211,32 @@ def main(argv: list[str] | None = None) -> int:
         import transformers
 
         transformers.utils.logging.disable_progress_bar()
+    import signal
+
+    def terminate(signum, frame):  # SIGTERM unwinds like Ctrl-C: a checkpoint journal is closed cleanly
+        raise KeyboardInterrupt
+
+    import threading
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, terminate) if in_main else None
     try:
+        _distributed()
         return {"ask": _cmd_ask, "select": _cmd_select, "demo": _cmd_demo}[args.command](args)
     except EntropyRetrieverError as exc:
         print(f"entropy-retriever: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("entropy-retriever: interrupted", file=sys.stderr)
+        resume = f"; run the same command again to resume from {args.checkpoint}" if getattr(args, "checkpoint", None) else ""
+        print(f"entropy-retriever: interrupted{resume}", file=sys.stderr)
         return 130
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -2,23 +2,58 @@
 
 from __future__ import annotations
 
+import math
+import os
+import sys
 import time
+from array import array
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
+
 from .errors import InputError
-from .fusion import DEFAULT_SIGNALS, fuse_signals, method_label, resolve_signals, validate_signals
+from .fusion import (
+    BM25,
+    DEFAULT_SIGNALS,
+    DenseEmbedder,
+    method_label,
+    resolve_signals,
+    rrf_array,
+    validate_signals,
+)
 from .llm import LongContextLM
 from .models import model_and_tokenizer, model_lock
 from .scoring import DEFAULT_METRIC, CertaintyScorer, MetricFn, PromptTemplate
-from .segments import Context, Segmenter
-from .selection import KeyContext, Selection, select_key_context, token_counter
+from .segments import Context, Document, Segment, Segmenter
+from .selection import (
+    GAP,
+    KeyContext,
+    Selection,
+    build_spans,
+    join_spans,
+    token_counter,
+)
+from .streaming import (
+    Journal,
+    SegmentRecords,
+    SegmentTable,
+    Shard,
+    digest,
+    model_identity,
+    rank_path,
+    read_spans,
+    release_memory,
+)
 
 __all__ = ["LongContextReader", "Answer"]
 
 DEFAULT_SEGMENT_TOKENS = 512
 DEFAULT_TOKEN_BUDGET = 1536
 DEFAULT_SELECTION = Selection(token_budget=DEFAULT_TOKEN_BUDGET)
+# A threshold keeps every segment scored at or below it; past this many, the key context would be
+# the input itself, so it is refused (top_k and token_budget are bounded by construction).
+MAX_THRESHOLD_SEGMENTS = 4096
 
 # The question goes before and after the text: small models (SmolLM2-135M) answer from the
 # text far more often that way (9/10 against 1/10 with the question after only, on 10
@@ -69,6 +104,7 @@ class LongContextReader:
         encoding_errors: str = "strict",
         extend: str | None = "selfextend",
         progress: bool | None = None,
+        distributed: bool | None = None,
     ) -> None:
         if extend not in ("selfextend", None):
             raise InputError("extend must be 'selfextend' (read a long key context with SelfExtend) or None (refuse it)")
@@ -83,12 +119,20 @@ class LongContextReader:
             )
         self.segmenter = Segmenter(tokenizer, segment_tokens, overlap_tokens, encoding_errors=encoding_errors)
         self.scorer = CertaintyScorer(
-            model, tokenizer, metric=metric, template=template, batch_tokens=batch_tokens, progress=progress
+            model, tokenizer, metric=metric, template=template, batch_tokens=batch_tokens, progress=False
         )
+        self.progress = progress
+        if distributed not in (None, True, False):
+            raise InputError("distributed must be None (use a torch.distributed process group if one is initialised), True or False")
+        self.distributed = distributed
+        # Segments scored, and journaled, together: 4 batches' worth, so a checkpoint is flushed often.
+        self.window_segments = 4 * self.scorer.max_batch_size
         self.answer_lm = answer_lm or LongContextLM(model, tokenizer, max_new_tokens=max_new_tokens)
         self.max_new_tokens = max_new_tokens
         self.extend = extend
         self.count: Callable[[str], int] = token_counter(budget_tokenizer or self.answer_lm.tokenizer)
+        # The budget is counted in the segmenter's own tokenizer unless told otherwise: reuse its counts.
+        self._budget_is_segment_tokens = budget_tokenizer is None and self.answer_lm.tokenizer is tokenizer
 
     @classmethod
     def from_pretrained(cls, name_or_path=None, *, device="auto", dtype="auto", **kwargs) -> "LongContextReader":
@@ -103,47 +147,193 @@ class LongContextReader:
         """How segments are scored: the certainty metric, or ``rrf(...)`` of the fused signals."""
         return method_label(self.signals, self.scorer.metric_name)
 
-    def select(self, context: Context, question: str, *, selection: Selection | None = None) -> KeyContext:
+    def select(
+        self,
+        context: Context,
+        question: str,
+        *,
+        selection: Selection | None = None,
+        checkpoint: str | os.PathLike | None = None,
+    ) -> KeyContext:
         """Score every segment of ``context`` against ``question``; return the key context.
 
         Each signal (the model's certainty, BM25, the sentence embedder) scores every segment;
         with more than one, their rankings are fused by reciprocal rank (``entropy_retriever.fusion``).
         ``selection`` replaces the reader's own (``Selection(top_k=...)`` etc.) for this call.
+
+        Memory does not grow with the input beyond a record of a few tens of bytes per segment
+        (``entropy_retriever.streaming``): the kept spans are read again from the source at the
+        end. ``checkpoint`` names a journal file: scores are appended to it as they are computed,
+        and a run given the same journal resumes where an interrupted one stopped. Under an
+        initialised torch.distributed process group each rank scores its share of the segments.
         """
         selection = self.selection if selection is None else selection
         if not isinstance(selection, Selection):
             raise InputError(f"selection must be a Selection(top_k=..., token_budget=... or threshold=...), got {selection!r}")
         if selection.threshold is not None and self.signals != ("certainty",):
             _check_signals(self.signals, selection.threshold, resolve=False)
+        if not isinstance(context, (str, os.PathLike, Document)):
+            if isinstance(context, (bytes, bytearray)) or not hasattr(context, "__iter__"):
+                raise InputError(
+                    f"cannot read a context of type {type(context).__name__}: pass a string, "
+                    "a pathlib.Path, a Document, or an iterable of those"
+                )
+            context = list(context)  # read twice: to score, then to fetch the kept spans
+        shard = Shard.current(self.distributed)
+        started = time.perf_counter()
         with model_lock(self.scorer.model):
             # Check and encode the question once, before reading anything.
             prepared = self.scorer.prepare(question) if "certainty" in self.signals else self.scorer.encode_question(question)
-            started = time.perf_counter()
-            segments = list(self.segmenter.split(context))
-            split_s = time.perf_counter() - started
-            certainty = self.scorer.score(segments, prepared) if "certainty" in self.signals else None
-        scored = fuse_signals([s.text for s in segments], question, self.signals, certainty)
-        key = select_key_context(
-            segments, scored.fused, selection, count=self.count,
-            metric=self.method, question=question, signals=scored.signals, relevance=scored.relevance,
-        )
+            records, bm25 = self._score_all(context, question, prepared, shard, checkpoint)
+        scored_at = time.perf_counter()
+        per_segment = [s for s in self.signals if s != "bm25"]
+        shard.gather(records, per_segment)
+        values: dict[str, array] = {}
+        for name in self.signals:
+            values[name] = bm25.score_array() if name == "bm25" else records.scores[name]
+        for name in per_segment:
+            if any(math.isnan(v) for v in values[name]):
+                raise RuntimeError(f"some segments have no {name} score after scoring: this is a bug, please report it")
+        # Arrays of 8 bytes a segment from here on: a 20M-token input has some 40k segments.
+        fused = np.frombuffer(values[self.signals[0]], dtype=np.float64) if len(self.signals) == 1 else rrf_array(list(values.values()))
+        ranked_rrf = rrf_array([fused]) if len(self.signals) == 1 else fused
+        best = float(ranked_rrf.min()) if len(ranked_rrf) else 1.0
+        sizes = records.budget_tokens if selection.token_budget is not None else None
+        kept = selection.choose_sizes(sizes, fused, self.count(GAP) if sizes is not None else 0)
+        if selection.threshold is not None and len(kept) > MAX_THRESHOLD_SEGMENTS:
+            raise InputError(
+                f"threshold={selection.threshold} keeps {len(kept)} segments, more than the "
+                f"{MAX_THRESHOLD_SEGMENTS} a key context may hold: lower the threshold, or use top_k or token_budget"
+            )
+        order = sorted(kept)
+        spans = build_spans(self._kept_segments(context, records, kept), [float(fused[i]) for i in order],
+                            [float(ranked_rrf[i]) / best for i in order])
+        key = KeyContext(text=join_spans(spans), spans=spans, segments=SegmentTable(records, fused, kept, values),
+                         metric=self.method, question=question)
+        key.n_tokens = self.count(key.text)
         key.meta.update(
-            n_segments=len(segments),
-            context_tokens=sum(s.n_tokens for s in segments),
-            split_seconds=split_s,
-            score_seconds=time.perf_counter() - started - split_s,
+            n_segments=len(records),
+            context_tokens=sum(records.n_tokens),
+            score_seconds=scored_at - started,
+            record_bytes=records.nbytes(),
+            ranks=shard.size,
         )
         return key
+
+    def _score_all(self, context, question: str, prepared, shard: Shard, checkpoint):
+        """Stream the segments; score this rank's share a window at a time; keep records, not text."""
+        per_segment = [s for s in self.signals if s != "bm25"]
+        records = SegmentRecords(per_segment)
+        bm25 = BM25(question) if "bm25" in self.signals else None
+        journal = Journal(rank_path(checkpoint, shard), self._valid_for(question, shard)) if checkpoint else None
+        window: list[Segment] = []
+        bar = self._progress_bar()
+        try:
+            for segment in self.segmenter.split(context):
+                budget = segment.n_tokens if self._budget_is_segment_tokens else self.count(segment.text)
+                records.add(segment, budget)
+                if bm25 is not None:
+                    bm25.add(segment.text)
+                if not shard.owns(segment.index):
+                    continue
+                done = journal.recorded(segment.index, records.digest_of(segment.index)) if journal else None
+                if done is not None:
+                    for name in per_segment:
+                        records.scores[name][segment.index] = done[name]
+                    continue
+                window.append(segment)
+                if len(window) >= self.window_segments:
+                    self._score_window(window, question, prepared, records, journal, bar)
+                    window = []
+            if window:
+                self._score_window(window, question, prepared, records, journal, bar)
+        finally:
+            if journal is not None:
+                journal.close()
+            if bar is not None:
+                bar.close()
+        return records, bm25
+
+    def _score_window(self, window: list[Segment], question: str, prepared, records, journal, bar) -> None:
+        scores: dict[str, list[float]] = {}
+        if "certainty" in self.signals:
+            scores["certainty"] = self.scorer.score(window, prepared)
+        if "dense" in self.signals:
+            scores["dense"] = DenseEmbedder.shared().scores([s.text for s in window], question)
+        for name, values in scores.items():
+            for segment, value in zip(window, values):
+                records.scores[name][segment.index] = value
+        if journal is not None:
+            journal.append([s.index for s in window], [records.digest_of(s.index) for s in window], scores)
+        release_memory()
+        if bar is not None:
+            bar.update(sum(s.n_tokens for s in window))
+
+    def _kept_segments(self, context, records, kept: set[int]) -> list[Segment]:
+        """The kept segments, their text read again from the source and checked against its digest."""
+        order = sorted(kept)
+        wanted: dict[str, list] = {}
+        for i in order:
+            wanted.setdefault(records.source_of(i), []).append((records.start[i], records.end[i]))
+        texts = read_spans(self.segmenter.sources(context), wanted)
+        out = []
+        for i in order:
+            source, start, end = records.source_of(i), records.start[i], records.end[i]
+            text = texts.get((source, start, end))
+            if text is None or digest(text) != records.digest_of(i):
+                raise InputError(
+                    f"{source or 'the input'} changed while it was read: characters {start}-{end} are not what "
+                    "was scored. Read a file that is not being written to."
+                )
+            out.append(Segment(i, source, start, end, text, records.n_tokens[i]))
+        return out
+
+    def _valid_for(self, question: str, shard: Shard) -> dict:
+        """What a checkpoint journal is valid for (see ``streaming.Journal``)."""
+        return {
+            "model": model_identity(self.scorer.model),
+            "template": repr(self.scorer.template),
+            "metric": self.scorer.metric_name,
+            "signals": [s for s in self.signals if s != "bm25"],
+            "question": question,
+            "segment_tokens": self.segmenter.segment_tokens,
+            "overlap_tokens": self.segmenter.overlap_tokens,
+            "encoding_errors": self.segmenter.encoding_errors,
+            "window": self.window_segments,
+            "batch_tokens": self.scorer.batch_tokens,
+            "max_batch_size": self.scorer.max_batch_size,
+            "shard": [shard.rank, shard.size],
+        }
+
+    def _progress_bar(self):
+        show = self.progress if self.progress is not None else sys.stderr.isatty()
+        if not show:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(unit="tok", desc=f"scoring ({self.method})", leave=False)
 
     def answer_messages(self, key: KeyContext, question: str) -> list[dict]:
         return [{"role": "user", "content": ANSWER_PROMPT.format(question=question, context=key.text)}]
 
-    def answer(self, context: Context, question: str, *, max_new_tokens: int | None = None) -> Answer:
-        """Select the key context, then answer ``question`` from it."""
+    def answer(
+        self,
+        context: Context,
+        question: str,
+        *,
+        max_new_tokens: int | None = None,
+        checkpoint: str | os.PathLike | None = None,
+    ) -> Answer:
+        """Select the key context, then answer ``question`` from it (on rank 0 of a process group;
+        every rank returns the same answer)."""
         started = time.perf_counter()
-        key = self.select(context, question)
+        key = self.select(context, question, checkpoint=checkpoint)
         selected = time.perf_counter()
-        out = self._generate(self.answer_messages(key, question), max_new_tokens or self.max_new_tokens)
+        shard = Shard.current(self.distributed)
+        out = None
+        if shard.is_main:
+            out = self._generate(self.answer_messages(key, question), max_new_tokens or self.max_new_tokens)
+        out = shard.broadcast(out)
         done = time.perf_counter()
         return Answer(
             text=out.text,

@@ -452,10 +452,15 @@ class CertaintyScorer:
                 logits_to_keep=q + 1,
                 use_cache=False,
             )
-        logprobs = torch.log_softmax(out.logits.float(), dim=-1)  # (B, q + 1, V)
-        targets = torch.tensor(question_ids, device=logprobs.device).expand(len(full), q)
-        nll = -logprobs[:, :-1].gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (B, q)
-        return nll.cpu(), _entropy(logprobs).cpu()
+        logits = out.logits  # (B, q + 1, V)
+        targets = torch.tensor(question_ids, device=logits.device).unsqueeze(-1)  # (q, 1)
+        nll = torch.empty(len(full), q)
+        entropy = torch.empty(len(full), q + 1)
+        for b in range(len(full)):  # a row at a time: the vocabulary-sized float32 copies stay one row big
+            logprobs = torch.log_softmax(logits[b].float(), dim=-1)  # (q + 1, V)
+            nll[b] = -logprobs[:-1].gather(-1, targets).squeeze(-1).cpu()
+            entropy[b] = _entropy(logprobs).cpu()
+        return nll, entropy
 
     def _progress_bar(self, total: int | None):
         show = self.progress if self.progress is not None else sys.stderr.isatty()

@@ -24,6 +24,7 @@ __all__ = ["Document", "Segment", "Segmenter", "Context"]
 # line, after a line break, or after sentence-final punctuation and its closing quotes.
 _BOUNDARY = re.compile(r"\n[ \t]*\n\s*|\n|[.!?。！？](?:[\"'”’)\]]*)[ \t]+")
 _READ_CHARS = 1 << 20  # characters read from a file at a time
+_TOKENISE_UNITS = 1024  # units tokenised in one call
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,10 @@ class Segmenter:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     # ------------------------------------------------------------ the sources
+    def sources(self, context: Context) -> Iterator[tuple[str, Iterator[str]]]:
+        """``(source id, chunks of its text)`` for each source of ``context``, as ``split`` reads them."""
+        return self._sources(context)
+
     def _sources(self, context: Context) -> Iterator[tuple[str, Iterator[str]]]:
         if isinstance(context, (str, os.PathLike, Document)):
             items: Iterable = [context]
@@ -169,8 +174,13 @@ class Segmenter:
                     carry_start += len(carry)
                     carry = ""
                 continue
-            pieces = [buffer[a:b] for a, b in zip([0] + cuts[:-1], cuts)]
-            yield from self._tokenised(carry_start, pieces)
+            start = carry_start
+            for first in range(0, len(cuts), _TOKENISE_UNITS):  # a batch of units at a time bounds the transient lists
+                bounds = cuts[first:first + _TOKENISE_UNITS]
+                begin = cuts[first - 1] if first else 0
+                pieces = [buffer[a:b] for a, b in zip([begin] + bounds[:-1], bounds)]
+                yield from self._tokenised(start, pieces)
+                start = carry_start + bounds[-1]
             carry_start += cuts[-1]
             carry = buffer[cuts[-1]:]
         if carry:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Callable, Sequence
 
 from .errors import InputError
@@ -52,14 +52,31 @@ class KeyContext:
 
     text: str
     spans: list[KeptSpan]
-    segments: list[SegmentScore]
+    segments: Sequence[SegmentScore]  # every segment, kept or not (a compact table for long inputs)
     metric: str
     question: str
     n_tokens: int | None = None  # in the tokenizer the budget was counted in
     meta: dict = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def to_dict(self, *, segments: bool = True) -> dict:
+        """Plain data (for JSON): every field, with every segment's score as a dict (unless ``segments=False``)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("spans", "segments")}
+        out["spans"] = [asdict(span) for span in self.spans]
+        if segments:
+            out["segments"] = [asdict(segment) for segment in self.segments]
+        return out
+
+    def write_json(self, stream, **extra) -> None:
+        """Write ``{**extra, "key_context" or the fields...}`` as JSON to ``stream``, one segment at a
+        time, so that the table of a very long input is never built whole in memory."""
+        import json
+
+        head = self.to_dict(segments=False)
+        body = json.dumps(head, ensure_ascii=False, indent=1)
+        stream.write(body[:-2] + ',\n "segments": [')
+        for n, segment in enumerate(self.segments):
+            stream.write(("," if n else "") + "\n  " + json.dumps(asdict(segment), ensure_ascii=False))
+        stream.write("\n ]\n}")
 
     @property
     def coverage(self) -> float:
@@ -181,29 +198,61 @@ class Selection:
         """
         if len(scores) != len(segments):
             raise InputError(f"{len(segments)} segments but {len(scores)} scores")
-        ranked = sorted(range(len(segments)), key=lambda i: (scores[i], i))
+        if self.token_budget is None:
+            return self.choose_sizes(None, scores, 0)
+        sizes = [count(s if isinstance(s, str) else s.text) for s in segments]
+        return self.choose_sizes(sizes, scores, count(GAP))
+
+    def choose_sizes(self, sizes: Sequence[int] | None, scores: Sequence[float], gap: int) -> set[int]:
+        """``choose`` on segments known by their token counts only (``sizes``; needed for a budget).
+
+        ``gap`` is the size of the separator charged for every kept segment after the first.
+        """
+        import numpy as np
+
+        values = np.asarray(scores, dtype=np.float64)
+        ranked = np.lexsort((np.arange(len(values)), values))  # by score, ties by position (8 bytes an item)
         if self.top_k is not None:
-            return set(ranked[: self.top_k])
+            return {int(i) for i in ranked[: self.top_k]}
         if self.threshold is not None:
-            return {i for i in ranked if scores[i] <= self.threshold}
+            return {int(i) for i in np.flatnonzero(values <= self.threshold)}
         budget = self.token_budget
         kept: set[int] = set()
         used = 0
         smallest = None
-        gap = count(GAP)
-        for i in ranked:  # in order of score, each segment that still fits
-            text = segments[i] if isinstance(segments[i], str) else segments[i].text
-            size = count(text) + (gap if kept else 0)
+        for i in map(int, ranked):  # in order of score, each segment that still fits
+            size = sizes[i] + (gap if kept else 0)
             smallest = size if smallest is None else min(smallest, size)
             if used + size <= budget:
                 kept.add(i)
                 used += size
-        if not kept and segments:
+        if not kept and len(scores):
             raise InputError(
                 f"token_budget={budget} is smaller than every segment (the smallest takes {smallest} "
                 "tokens): raise the budget or lower segment_tokens"
             )
         return kept
+
+
+def build_spans(kept: Sequence[Segment], scores: Sequence[float], relevance: Sequence[float]) -> list[KeptSpan]:
+    """The kept segments (in document order, with their scores and relevance) as spans: overlapping
+    or adjacent segments of one source merge into one span."""
+    spans: list[KeptSpan] = []
+    for seg, score, rel in zip(kept, scores, relevance):
+        last = spans[-1] if spans else None
+        if last is not None and last.source == seg.source and seg.start <= last.end:
+            extra = seg.text[last.end - seg.start:] if seg.end > last.end else ""
+            spans[-1] = KeptSpan(
+                last.source, last.start, max(last.end, seg.end), last.text + extra,
+                last.segment_indices + (seg.index,), last.scores + (score,), max(last.relevance, rel),
+            )
+        else:
+            spans.append(KeptSpan(seg.source, seg.start, seg.end, seg.text, (seg.index,), (score,), rel))
+    return spans
+
+
+def join_spans(spans: Sequence[KeptSpan], separator: str = GAP) -> str:
+    return separator.join(span.text.strip("\n") for span in spans)
 
 
 def splice(
@@ -225,24 +274,9 @@ def splice(
         from .fusion import relevance as to_relevance, rrf_scores
 
         relevance = to_relevance(rrf_scores([scores])) if len(scores) else []
-    spans: list[KeptSpan] = []
-    for i in sorted(kept, key=lambda i: segments[i].index):
-        seg = segments[i]
-        last = spans[-1] if spans else None
-        if last is not None and last.source == seg.source and seg.start <= last.end:
-            extra = seg.text[last.end - seg.start:] if seg.end > last.end else ""
-            spans[-1] = KeptSpan(
-                last.source,
-                last.start,
-                max(last.end, seg.end),
-                last.text + extra,
-                last.segment_indices + (seg.index,),
-                last.scores + (scores[i],),
-                max(last.relevance, relevance[i]),
-            )
-        else:
-            spans.append(KeptSpan(seg.source, seg.start, seg.end, seg.text, (seg.index,), (scores[i],), relevance[i]))
-    text = separator.join(span.text.strip("\n") for span in spans)
+    order = sorted(kept, key=lambda i: segments[i].index)
+    spans = build_spans([segments[i] for i in order], [scores[i] for i in order], [relevance[i] for i in order])
+    text = join_spans(spans, separator)
     signals = signals or {}
     table = [
         SegmentScore(s.index, s.source, s.start, s.end, float(scores[i]), i in kept,

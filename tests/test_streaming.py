@@ -1,0 +1,233 @@
+"""Selection in bounded memory, resumable runs, and sharding over torch.distributed (tiny models)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from entropy_retriever import InputError, LongContextReader, Selection
+from entropy_retriever.fusion import fuse_signals
+from entropy_retriever.segments import Document
+from entropy_retriever.selection import select_key_context
+from entropy_retriever.streaming import Journal, read_spans
+
+TEXT = "".join(
+    f"Entry {i}. The lighthouse keeper wrote that the lamp was {('trimmed', 'cleaned', 'relit')[i % 3]} "
+    f"at {i % 12 + 1} o'clock, and that {i % 4 + 2} gulls sat on the rail.\n\n"
+    for i in range(90)
+)
+QUESTION = "When was the lamp relit, and how many gulls were there?"
+SIGNALS = ("certainty", "bm25")  # the dense signal is covered by the integration tests
+
+
+def reader(tiny, tokenizer, **kwargs):
+    kwargs.setdefault("signals", SIGNALS)
+    return LongContextReader(tiny, tokenizer, segment_tokens=48, progress=False, **kwargs)
+
+
+def spans(key):
+    return [(s.source, s.start, s.end, s.text) for s in key.spans]
+
+
+@pytest.mark.parametrize("rule", [{"top_k": 3}, {"token_budget": 200}, {"top_k": 1}])
+def test_streamed_selection_equals_selection_over_the_whole_list(tiny, tokenizer, rule):
+    r = reader(tiny, tokenizer, **rule)
+    key = r.select(TEXT, QUESTION)
+    segments = list(r.segmenter.split(TEXT))
+    certainty = r.scorer.score(segments, QUESTION)  # one call over all segments: other batches, same scores
+    whole = fuse_signals([s.text for s in segments], QUESTION, SIGNALS, certainty)
+    expected = select_key_context(segments, whole.fused, r.selection, count=r.count, metric=r.method,
+                                  question=QUESTION, signals=whole.signals, relevance=whole.relevance)
+    assert spans(key) == spans(expected) and key.text == expected.text
+    assert [s.score for s in key.segments] == pytest.approx([s.score for s in expected.segments], abs=1e-4)
+    assert len(key.segments) == len(segments) and sum(s.selected for s in key.segments) >= 1
+    assert key.meta["record_bytes"] / len(segments) < 80  # a few tens of bytes per segment
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 60), st.floats(-5, 5, allow_nan=False)), min_size=1, max_size=40),
+    st.integers(10, 400),
+    st.integers(0, 5),
+)
+def test_choosing_by_sizes_equals_choosing_by_texts(items, budget, gap):
+    """The records keep token counts, not texts: the same rule must give the same choice."""
+    sizes = [n for n, _ in items]
+    scores = [x for _, x in items]
+    texts = ["w" * n for n in sizes]
+    count = len
+    rule = Selection(token_budget=budget)
+    try:
+        by_text = rule.choose(texts, scores, lambda t: gap if t.startswith("\n") else count(t))
+    except InputError:
+        with pytest.raises(InputError):
+            rule.choose_sizes(sizes, scores, gap)
+        return
+    assert rule.choose_sizes(sizes, scores, gap) == by_text
+    for k in (1, 3):
+        assert Selection(top_k=k).choose_sizes(None, scores, 0) == Selection(top_k=k).choose(texts, scores, count)
+
+
+def test_files_documents_and_iterables_are_read_twice_safely(tiny, tokenizer, tmp_path):
+    path = tmp_path / "log.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    r = reader(tiny, tokenizer, top_k=3)
+    from_text = r.select(TEXT, QUESTION)
+    from_file = r.select(path, QUESTION)
+    assert [s[1:] for s in spans(from_file)] == [s[1:] for s in spans(from_text)]
+    generator = (d for d in [Document(TEXT[:3000], id="a"), Document(path, id="b")])
+    multi = r.select(generator, QUESTION)  # a one-pass iterable is fine too
+    assert {s.source for s in multi.spans} <= {"a", "b"} and len(multi.segments) > len(from_text.segments)
+    for span in multi.spans:
+        body = TEXT[:3000] if span.source == "a" else TEXT
+        assert body[span.start:span.end] == span.text
+
+
+def test_read_spans_across_chunks():
+    text = "abcdefghij" * 5
+    chunks = iter([text[i:i + 7] for i in range(0, len(text), 7)])
+    wanted = {"s": [(3, 12), (10, 30), (45, 50)]}
+    found = read_spans(iter([("s", chunks)]), wanted)
+    assert found == {("s", a, b): text[a:b] for a, b in wanted["s"]}
+
+
+def test_a_file_that_changes_between_the_passes_is_an_error(tiny, tokenizer, tmp_path, monkeypatch):
+    path = tmp_path / "log.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    r = reader(tiny, tokenizer, top_k=2)
+    real = r._score_all
+
+    def score_then_edit(*args, **kwargs):
+        out = real(*args, **kwargs)
+        path.write_text(TEXT.replace("lamp", "LAMP"), encoding="utf-8")  # another process writes to it
+        return out
+
+    monkeypatch.setattr(r, "_score_all", score_then_edit)
+    with pytest.raises(InputError, match="changed while it was read"):
+        r.select(path, QUESTION)
+
+
+class Interrupt(KeyboardInterrupt):
+    pass
+
+
+def test_a_killed_run_resumes_with_the_same_scores_and_spans(tiny, tokenizer, tmp_path):
+    journal = tmp_path / "run.jsonl"
+    whole = reader(tiny, tokenizer, top_k=3).select(TEXT, QUESTION)
+
+    r = reader(tiny, tokenizer, top_k=3)
+    r.window_segments = 4
+    calls = {"n": 0}
+    real = r.scorer.score
+
+    def dies_on_the_third_window(segments, question):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise Interrupt  # as Ctrl-C or SIGTERM would, between two windows
+        return real(segments, question)
+
+    r.scorer.score = dies_on_the_third_window
+    with pytest.raises(Interrupt):
+        r.select(TEXT, QUESTION, checkpoint=journal)
+    lines = journal.read_text().splitlines()
+    assert len(lines) == 1 + 2  # the header and the two windows scored before the kill
+
+    resumed = reader(tiny, tokenizer, top_k=3)
+    resumed.window_segments = 4
+    scored = []
+    real2 = resumed.scorer.score
+    resumed.scorer.score = lambda segments, q: scored.extend(s.index for s in segments) or real2(segments, q)
+    key = resumed.select(TEXT, QUESTION, checkpoint=journal)
+    assert min(scored) == 8  # the first two windows (8 segments) came from the journal
+    assert spans(key) == spans(whole)
+    windowed_scores = [s.signals["certainty"] for s in key.segments]
+    fresh = reader(tiny, tokenizer, top_k=3)
+    fresh.window_segments = 4
+    assert windowed_scores == [s.signals["certainty"] for s in fresh.select(TEXT, QUESTION).segments]  # exactly
+
+
+def test_journal_for_another_run_corrupted_or_cut_short(tiny, tokenizer, tmp_path):
+    journal = tmp_path / "run.jsonl"
+    r = reader(tiny, tokenizer, top_k=2)
+    r.window_segments = 8
+    first = r.select(TEXT, QUESTION, checkpoint=journal)
+    with pytest.raises(InputError, match="written for another run.*question"):
+        r.select(TEXT, "Another question?", checkpoint=journal)
+    with pytest.raises(InputError, match="segment_tokens"):
+        reader(tiny, tokenizer, top_k=2, signals=SIGNALS).__class__(
+            tiny, tokenizer, segment_tokens=64, top_k=2, signals=SIGNALS, progress=False
+        ).select(TEXT, QUESTION, checkpoint=journal)
+
+    good = journal.read_bytes()
+    journal.write_bytes(good + b'{"i": [0, 1], "d": ["ab')  # a line cut short by a kill
+    again = r.select(TEXT, QUESTION, checkpoint=journal)
+    assert spans(again) == spans(first) and journal.read_bytes() == good  # tolerated, and trimmed
+
+    lines = good.split(b"\n")
+    corrupted = b"\n".join(lines[:2] + [b"not json"] + lines[2:])
+    journal.write_bytes(corrupted)
+    with pytest.raises(InputError, match="line 3 is corrupted"):
+        r.select(TEXT, QUESTION, checkpoint=journal)
+    assert journal.read_bytes() == corrupted  # refused, never overwritten
+
+    other = tmp_path / "notes.txt"
+    other.write_text("just some notes\n")
+    with pytest.raises(InputError, match="not a journal header|not an entropy-retriever journal"):
+        Journal(other, {})
+
+    changed = tmp_path / "changed.jsonl"
+    r.select(TEXT, QUESTION, checkpoint=changed)
+    with pytest.raises(InputError, match="differs from the one it recorded"):
+        r.select(TEXT.replace("Entry 3.", "Entry 3!"), QUESTION, checkpoint=changed)
+
+
+def test_threshold_is_capped(tiny, tokenizer, monkeypatch):
+    import entropy_retriever.reader as reader_module
+
+    monkeypatch.setattr(reader_module, "MAX_THRESHOLD_SEGMENTS", 5)
+    r = reader(tiny, tokenizer, signals=("certainty",), threshold=1e9)
+    with pytest.raises(InputError, match="keeps .* segments, more than the 5"):
+        r.select(TEXT, QUESTION)
+
+
+@pytest.fixture()
+def tiny_folder(tmp_path, tiny, tokenizer):
+    folder = tmp_path / "tiny"
+    tiny.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.slow  # three processes start torch: about 20 s
+def test_two_gloo_ranks_under_torchrun_equal_one_process(tiny_folder, tmp_path):
+    """torchrun --nproc-per-node 2 -m entropy_retriever select ... prints what one process prints."""
+    doc = tmp_path / "log.txt"
+    doc.write_text(TEXT, encoding="utf-8")
+    args = ["select", str(doc), QUESTION, "--model", str(tiny_folder), "--device", "cpu", "--top-k", "3",
+            "--segment-tokens", "48", "--json", "--no-progress"]  # torchrun takes --signals for its own --signals-to-handle
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    single = subprocess.run([sys.executable, "-m", "entropy_retriever", *args], capture_output=True, text=True, env=env, timeout=600)
+    assert single.returncode == 0, single.stderr[-3000:]
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
+    assert torchrun, "torchrun comes with torch"
+    journal = tmp_path / "ranks.jsonl"
+    two = subprocess.run(
+        [torchrun, "--nproc-per-node", "2", "--master-port", "29561", "-m", "entropy_retriever", *args,
+         "--checkpoint", str(journal)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert two.returncode == 0, two.stderr[-3000:]
+    one, both = json.loads(single.stdout), json.loads(two.stdout)  # rank 1 printed nothing
+    assert [(s["start"], s["end"]) for s in both["spans"]] == [(s["start"], s["end"]) for s in one["spans"]]
+    assert both["text"] == one["text"]
+    assert [s["score"] for s in both["segments"]] == pytest.approx([s["score"] for s in one["segments"]], abs=1e-5)
+    assert both["meta"]["ranks"] == 2 and one["meta"]["ranks"] == 1
+    assert sorted(p.name for p in tmp_path.glob("ranks.rank*")) == ["ranks.rank0-of-2.jsonl", "ranks.rank1-of-2.jsonl"]
