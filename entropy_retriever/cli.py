@@ -40,7 +40,7 @@ def _add_reader_options(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--top-k", type=int, default=None, help="keep the K best segments")
     how.add_argument("--threshold", type=float, default=None, help="keep every segment whose certainty score is at or below this (needs --signals certainty)")
     sel.add_argument("--metric", default=DEFAULT_METRIC, choices=sorted(METRICS), help=f"certainty metric (lower = more relevant); default {DEFAULT_METRIC}")
-    sel.add_argument("--signals", nargs="+", default=list(DEFAULT_SIGNALS), choices=SIGNALS, help=f"signals fused by reciprocal rank (default: {' '.join(DEFAULT_SIGNALS)}); 'certainty' alone is the model's certainty (XL3M)")
+    sel.add_argument("--signals", "--fuse-signals", dest="signals", nargs="+", default=list(DEFAULT_SIGNALS), choices=SIGNALS, help=f"signals fused by reciprocal rank (default: {' '.join(DEFAULT_SIGNALS)}); 'certainty' alone is the model's certainty (XL3M)")
     sel.add_argument("--template", default="plain", choices=sorted(TEMPLATES) + ["chat"], help="how segment and question are put together for scoring")
     sel.add_argument("--segment-tokens", type=int, default=DEFAULT_SEGMENT_TOKENS, help=f"segment size in tokens (default {DEFAULT_SEGMENT_TOKENS})")
     sel.add_argument("--overlap-tokens", type=int, default=0, help="overlap between neighbouring segments, in tokens (default 0)")

@@ -212,7 +212,8 @@ def test_two_gloo_ranks_under_torchrun_equal_one_process(tiny_folder, tmp_path):
     doc = tmp_path / "log.txt"
     doc.write_text(TEXT, encoding="utf-8")
     args = ["select", str(doc), QUESTION, "--model", str(tiny_folder), "--device", "cpu", "--top-k", "3",
-            "--segment-tokens", "48", "--json", "--no-progress"]  # torchrun takes --signals for its own --signals-to-handle
+            "--segment-tokens", "48", "--fuse-signals", "certainty", "bm25", "--json", "--no-progress"]
+    # --fuse-signals: torchrun would take --signals as an abbreviation of its own --signals-to-handle
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     single = subprocess.run([sys.executable, "-m", "entropy_retriever", *args], capture_output=True, text=True, env=env, timeout=600)
     assert single.returncode == 0, single.stderr[-3000:]
