@@ -6,9 +6,10 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
-from .errors import EntropyRetrieverError
+from .errors import EntropyRetrieverError, InputError, check_text
 from .reader import DEFAULT_SEGMENT_TOKENS, DEFAULT_TOKEN_BUDGET
 from .fusion import DEFAULT_SIGNALS, SIGNALS
 from .scoring import DEFAULT_METRIC, METRICS, TEMPLATES
@@ -61,13 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("file", metavar="FILE", help="a UTF-8 text file, or - for standard input")
     ask.add_argument("question", metavar="QUESTION")
     ask.add_argument("--max-new-tokens", type=int, default=64, help="longest answer, in tokens (default 64)")
+    ask.add_argument("--quote", action=argparse.BooleanOptionalAction, default=True,
+                     help="after the answer, quote the sentences of the key context that hold its words, with their lines, so that it can be checked (default: on)")
     _add_reader_options(ask)
     select = sub.add_parser("select", help="print the key context of a long file for a question", description="Print the key context of FILE for QUESTION (or, with --json, it with every segment's score).")
     select.add_argument("file", metavar="FILE", help="a UTF-8 text file, or - for standard input")
     select.add_argument("question", metavar="QUESTION")
     _add_reader_options(select)
-    demo = sub.add_parser("demo", help="answer a question about a ~24k-token document built on this machine", description="Build a long document from Python's own pydoc topics, hide a fact in it, and ask for it.")
-    demo.add_argument("--tokens", type=int, default=24000, help="document length in tokens (default 24000)")
+    demo = sub.add_parser("demo", help="answer a question about a ~28k-token document built on this machine", description="Build a long document from Python's own pydoc topics, hide a fact in it, and ask for it.")
+    demo.add_argument("--tokens", type=int, default=24000, help="grow the document a whole pydoc topic at a time to at least this many tokens (default 24000, which gives 28k)")
     demo.add_argument("--depth", type=float, default=0.3, help="where the fact sits, 0 (start) to 1 (end); default 0.3")
     demo.add_argument("--max-new-tokens", type=int, default=32)
     _add_reader_options(demo)
@@ -139,49 +142,84 @@ def _is_main() -> bool:
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
-def _spans_table(key) -> str:
-    lines = [f"{'source':>8} {'start':>9} {'end':>9}  score"]
-    for span in key.spans:
-        lines.append(f"{span.source or '-':>8} {span.start:>9} {span.end:>9}  {span.score:.4f}")
-    return "\n".join(lines)
+def _snippet(text: str, width: int = 96) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _where(span) -> str:
+    lines = ""
+    if span.line_start:
+        lines = f"line {span.line_start}" if span.line_end == span.line_start else f"lines {span.line_start}-{span.line_end}"
+        lines += ", "
+    source = f"{span.source}: " if span.source else ""
+    return f"{source}{lines}characters {span.start}-{span.end}"
+
+
+def _evidence(key) -> str:
+    """The kept spans, each with its lines, characters, score and a snippet of its start."""
+    out = [
+        f"evidence: {len(key.spans)} span(s), {key.n_tokens} tokens kept of {key.meta['context_tokens']} "
+        f"({key.meta['n_segments']} segments), ranked by {key.metric}; a lower score is more relevant"
+    ]
+    for number, span in enumerate(key.spans, 1):
+        out.append(f"  [{number}] {_where(span)}, score {span.score:.4f}")
+        out.append(f"      {_snippet(span.text)}")
+    return "\n".join(out)
 
 
 def _cmd_select(args) -> int:
-    from .segments import check_readable_file
-
-    context = _context(args.file)
-    if isinstance(context, Path):
-        check_readable_file(context)
+    context = _checked_input(args)
     key = _reader(args).select(context, args.question, checkpoint=args.checkpoint)
     if not _is_main():
         return 0  # rank 0 prints
     if args.json:
         key.write_json(sys.stdout)  # a segment at a time: bounded memory for any input
         print()
-    else:
-        print(key.text)
+        if key.meta.get("empty"):
+            print(f"entropy-retriever: note: {key.meta['empty']}", file=sys.stderr)
+        return 0
+    if key.meta.get("empty"):
+        raise InputError(key.meta["empty"])
+    print(key.text)
     return 0
 
 
 def _print_answer(answer, args) -> None:
     key = answer.key_context
+    quotes = answer.quotes() if getattr(args, "quote", True) else []
     if args.json:
-        json.dump({"answer": answer.text, "seconds": answer.seconds, "key_context": key.to_dict()}, sys.stdout, ensure_ascii=False, indent=1)
+        out = {"answer": answer.text, "seconds": answer.seconds, "key_context": key.to_dict()}
+        if getattr(args, "quote", True):
+            out["quotes"] = [asdict(q) for q in quotes]
+        json.dump(out, sys.stdout, ensure_ascii=False, indent=1)
         print()
         return
     print(f"answer: {answer.text}")
-    print(f"\nkey context: {len(key.spans)} span(s), {key.n_tokens} tokens, from {key.meta['n_segments']} segments "
-          f"({key.meta['context_tokens']} tokens); metric {key.metric}")
-    print(_spans_table(key))
+    if getattr(args, "quote", True):
+        if quotes:
+            for q in quotes:
+                where = (f"{q.source}: " if q.source else "") + (f"line {q.line}" if q.line else "key context")
+                print(f"  supported by ({where}): {q.text}")
+        else:
+            print("  (no sentence of the key context holds the answer's words: check it against the evidence below)")
+    print()
+    print(_evidence(key))
     print(f"\ntime: {answer.seconds['total']:.1f} s (select {answer.seconds['select']:.1f} s, answer {answer.seconds['answer']:.1f} s)")
 
 
-def _cmd_ask(args) -> int:
-    from .segments import check_readable_file
+def _checked_input(args):
+    """The input, checked before any model loads: the question, then the file (or standard input)."""
+    check_text(args.question, "the question", empty_ok=False)
+    if args.file != "-":
+        from .segments import check_readable_file
 
-    context = _context(args.file)
-    if isinstance(context, Path):
-        check_readable_file(context)
+        check_readable_file(Path(args.file))
+    return _context(args.file)
+
+
+def _cmd_ask(args) -> int:
+    context = _checked_input(args)
     answer = _reader(args).answer(context, args.question, checkpoint=args.checkpoint)
     if _is_main():
         _print_answer(answer, args)
@@ -226,6 +264,11 @@ def main(argv: list[str] | None = None) -> int:
     except EntropyRetrieverError as exc:
         print(f"entropy-retriever: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader of our output went away (| head): nothing more to say
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         resume = f"; run the same command again to resume from {args.checkpoint}" if getattr(args, "checkpoint", None) else ""
         print(f"entropy-retriever: interrupted{resume}", file=sys.stderr)

@@ -17,3 +17,33 @@ class ModelLoadError(EntropyRetrieverError, RuntimeError):
 
 class ContextTooLongError(EntropyRetrieverError, ValueError):
     """A prompt does not fit the reading model's window."""
+
+
+_SURROGATE = None
+
+
+def check_text(value, what: str, *, empty_ok: bool = True) -> str:
+    """``value`` if it is a string a tokenizer can encode, else an InputError naming ``what``.
+
+    Refuses non-strings (``bytes`` included: decode them first) and strings holding a lone
+    UTF-16 surrogate (``"\\ud800"``, the trace of a bad decode), which no tokenizer can encode.
+    """
+    global _SURROGATE
+    if isinstance(value, (bytes, bytearray)):
+        raise InputError(f"{what} is bytes: decode it to a string first (for example data.decode('utf-8'))")
+    if not isinstance(value, str):
+        raise InputError(f"{what} must be a string, got {type(value).__name__}")
+    if not empty_ok and not value.strip():
+        raise InputError(f"{what} is empty: pass some text")
+    if _SURROGATE is None:
+        import re
+
+        _SURROGATE = re.compile("[\ud800-\udfff]")
+    bad = _SURROGATE.search(value)
+    if bad is not None:
+        raise InputError(
+            f"{what} holds a lone surrogate ({bad.group()!r} at character {bad.start()}), which is not "
+            "valid Unicode and cannot be tokenised: it usually comes from decoding bytes with "
+            "errors='surrogateescape'; decode with errors='replace' instead"
+        )
+    return value

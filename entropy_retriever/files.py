@@ -8,7 +8,10 @@ the roots the developer configured and refuses, with a message the agent can act
 - a path that leaves every root: ``..`` escapes, absolute paths elsewhere, and symlinks
   (anywhere along the path) whose target lies outside the roots;
 - anything that is not a regular file: directories, devices, FIFOs, sockets;
-- files larger than ``max_bytes``, and binary files (a NUL byte, or not valid UTF-8).
+- files larger than ``max_bytes``, and binary files (a NUL byte, or not valid UTF-8);
+- files with more than one hard link (unless ``allow_hard_links=True``): a hard link is the
+  same file under a second name, possibly outside the roots, and no path check can see where
+  the other names are, so a link planted inside a root could expose a file from outside it.
 
 Refusals name the path the agent gave and the rule it broke, never the contents of the file,
 and never anything about files outside the roots beyond "not allowed".
@@ -42,7 +45,13 @@ class FileAccess:
     >>> text = access.read_text("2025/annual.txt")   # relative paths start at the first root
     """
 
-    def __init__(self, roots: Union[str, os.PathLike, Iterable[Union[str, os.PathLike]]], max_bytes: int = DEFAULT_MAX_BYTES):
+    def __init__(
+        self,
+        roots: Union[str, os.PathLike, Iterable[Union[str, os.PathLike]]],
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        *,
+        allow_hard_links: bool = False,
+    ):
         if isinstance(roots, (str, os.PathLike)):
             roots = [roots]
         given = tuple(Path(r).expanduser() for r in roots)
@@ -57,6 +66,7 @@ class FileAccess:
             raise InputError(f"max_bytes must be a positive integer, got {max_bytes!r}")
         self.roots = given
         self.max_bytes = max_bytes
+        self.allow_hard_links = bool(allow_hard_links)
         self._real_roots = tuple(real)
 
     def __repr__(self) -> str:
@@ -105,6 +115,11 @@ class FileAccess:
                 raise FileAccessError(f"{shown!r} is a directory: pass the path of one file inside it.")
             if not stat.S_ISREG(info.st_mode):
                 raise FileAccessError(f"{shown!r} is not a regular file (a device, FIFO or socket): pass a text file.")
+            if info.st_nlink > 1 and not self.allow_hard_links:
+                raise FileAccessError(
+                    f"{shown!r} has {info.st_nlink} hard links (other names for the same file, possibly outside the "
+                    "readable folders), so this tool does not read it: ask the developer for a copy of the file."
+                )
             if info.st_size > self.max_bytes:
                 raise FileAccessError(
                     f"{shown!r} is {info.st_size:,} bytes, over this tool's limit of {self.max_bytes:,} bytes: "

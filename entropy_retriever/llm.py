@@ -9,6 +9,7 @@ can share one model, also from several threads.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Iterator, Sequence
@@ -17,7 +18,7 @@ import torch
 
 from .attention.cache import make_cache
 from .attention.registry import policy_active, validate_policy
-from .errors import ContextTooLongError, InputError
+from .errors import ContextTooLongError, InputError, check_text
 from .scoring import model_window
 
 __all__ = ["LongContextLM", "Generation"]
@@ -30,6 +31,41 @@ class Generation:
     text: str
     prompt_tokens: int
     new_tokens: int
+
+
+class _PastTheWindow(logging.Filter):
+    """Drops transformers' "friendly reminder" that generation went past max_position_embeddings:
+    reading past the trained window is what the policies are for, and without one ``check_fits``
+    refuses such a prompt before generating."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "friendly reminder" not in record.getMessage()
+
+
+logging.getLogger("transformers.generation.stopping_criteria").addFilter(_PastTheWindow())
+
+
+def _stop_strings(stop) -> tuple[str, ...]:
+    """``stop`` (None, a string or a list of strings) as a tuple of non-empty strings."""
+    if stop is None:
+        return ()
+    if isinstance(stop, str):
+        stop = [stop]
+    try:
+        stop = tuple(stop)
+    except TypeError:
+        raise InputError(f"stop must be a string or a list of strings, got {type(stop).__name__}") from None
+    for s in stop:
+        if not isinstance(s, str) or not s:
+            raise InputError(f"stop must hold non-empty strings, got {s!r}")
+        check_text(s, "a stop string")
+    return stop
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """``text`` up to the first of the stop strings, and whether one was found."""
+    first = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
+    return (text, False) if first < 0 else (text[:first], True)
 
 
 class LongContextLM:
@@ -53,6 +89,7 @@ class LongContextLM:
     def from_pretrained(cls, name_or_path=None, *, policy=None, device="auto", dtype="auto", **kwargs):
         from .models import load_model
 
+        _positive("max_new_tokens", kwargs.get("max_new_tokens", 128))  # before the slow load
         model, tokenizer = load_model(name_or_path, device=device, dtype=dtype)
         return cls(model, tokenizer, policy, **kwargs)
 
@@ -70,8 +107,13 @@ class LongContextLM:
 
     # --------------------------------------------------------------- prompts
     def chat_prompt(self, messages: Sequence[Message], tools: list | None = None) -> list[int]:
-        if not messages:
-            raise InputError("chat needs at least one message")
+        if isinstance(messages, (str, dict)) or not messages:
+            raise InputError("chat needs a list of at least one message, such as [{'role': 'user', 'content': 'Hi'}]")
+        for number, m in enumerate(messages):
+            if not isinstance(m, dict) or "role" not in m:
+                raise InputError(f"message {number} must be a dict with 'role' and 'content', got {m!r:.80}")
+            if m.get("content") is not None:
+                check_text(m["content"], f"the content of message {number}")
         from .toolcalls import prepare_messages
 
         rendered, tools = prepare_messages(list(messages), tools, self.tokenizer)
@@ -85,6 +127,7 @@ class LongContextLM:
         return self.tokenizer(text)["input_ids"]
 
     def encode(self, prompt: str) -> list[int]:
+        check_text(prompt, "the prompt")
         return self.tokenizer(prompt)["input_ids"]
 
     def check_fits(self, n_prompt: int, max_new_tokens: int) -> None:
@@ -102,8 +145,11 @@ class LongContextLM:
             )
 
     # ------------------------------------------------------------ generation
-    def _generate_kwargs(self, ids: list[int], max_new_tokens: int | None, streamer=None, max_time: float | None = None) -> dict:
+    def _generate_kwargs(self, ids: list[int], max_new_tokens: int | None, streamer=None, max_time: float | None = None,
+                         stop: tuple[str, ...] = ()) -> dict:
         max_new = self.max_new_tokens if max_new_tokens is None else _positive("max_new_tokens", max_new_tokens)
+        if not ids:
+            raise InputError("the prompt is empty: pass some text to continue (or a chat message)")
         self.check_fits(len(ids), max_new)
         input_ids = torch.tensor([ids], device=self.model.device)
         kwargs = dict(
@@ -120,38 +166,52 @@ class LongContextLM:
         cache = None if self.policy is None else make_cache(self.model, self.policy)
         if cache is not None:
             kwargs[_cache_kwarg(self.model)] = cache
+        if stop:  # transformers' StopStringCriteria: generation ends at the token that completes one
+            kwargs["stop_strings"] = list(stop)
+            kwargs["tokenizer"] = self.tokenizer
         return kwargs
 
-    def generate_ids(self, ids: list[int], max_new_tokens: int | None = None, *, max_time: float | None = None) -> Generation:
-        """Greedy generation from token ids (stopping after ``max_time`` seconds, if given)."""
-        kwargs = self._generate_kwargs(ids, max_new_tokens, max_time=max_time)
+    def generate_ids(self, ids: list[int], max_new_tokens: int | None = None, *, max_time: float | None = None,
+                     stop=None) -> Generation:
+        """Greedy generation from token ids.
+
+        Generation ends after ``max_new_tokens``, after ``max_time`` seconds if given, or as soon as
+        the text holds one of the ``stop`` strings (a string or a list); the text is cut before it.
+        """
+        stop = _stop_strings(stop)
+        kwargs = self._generate_kwargs(ids, max_new_tokens, max_time=max_time, stop=stop)
         with self.running(), torch.inference_mode():
             out = self.model.generate(**kwargs)
         new = out[0, len(ids):]
         text = self.tokenizer.decode(new, skip_special_tokens=True)
+        text, _ = cut_at_stop(text, stop)
         return Generation(text=text.strip(), prompt_tokens=len(ids), new_tokens=int(new.numel()))
 
-    def generate(self, prompt: str, max_new_tokens: int | None = None) -> Generation:
-        return self.generate_ids(self.encode(prompt), max_new_tokens)
+    def generate(self, prompt: str, max_new_tokens: int | None = None, *, stop=None) -> Generation:
+        return self.generate_ids(self.encode(prompt), max_new_tokens, stop=stop)
 
-    def chat(self, messages: Sequence[Message], max_new_tokens: int | None = None, tools=None) -> Generation:
-        return self.generate_ids(self.chat_prompt(messages, tools), max_new_tokens)
+    def chat(self, messages: Sequence[Message], max_new_tokens: int | None = None, tools=None, *, stop=None) -> Generation:
+        return self.generate_ids(self.chat_prompt(messages, tools), max_new_tokens, stop=stop)
 
-    def stream_ids(self, ids: list[int], max_new_tokens: int | None = None, *, max_time: float | None = None) -> Iterator[str]:
+    def stream_ids(self, ids: list[int], max_new_tokens: int | None = None, *, max_time: float | None = None,
+                   stop=None) -> Iterator[str]:
         """Yield text pieces as they are generated (generation runs in a worker thread).
 
         Closing the iterator early (``break``, ``close()``, garbage collection) stops the
-        generation at its next token instead of letting it run to ``max_new_tokens``.
+        generation at its next token instead of letting it run to ``max_new_tokens``. With
+        ``stop`` strings, generation ends at the token that completes one, and the text before it
+        is all that is yielded (a piece that may begin a stop string is held back until it is clear).
         """
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
+        stops = _stop_strings(stop)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        kwargs = self._generate_kwargs(ids, max_new_tokens, streamer, max_time=max_time)
-        stop = threading.Event()
+        kwargs = self._generate_kwargs(ids, max_new_tokens, streamer, max_time=max_time, stop=stops)
+        closed = threading.Event()
 
         class _StopWhenClosed(StoppingCriteria):
             def __call__(self, input_ids, scores, **kwargs):
-                return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool, device=input_ids.device)
+                return torch.full((input_ids.shape[0],), closed.is_set(), dtype=torch.bool, device=input_ids.device)
 
         kwargs["stopping_criteria"] = StoppingCriteriaList([_StopWhenClosed()])
         failure: list[BaseException] = []
@@ -167,20 +227,39 @@ class LongContextLM:
         worker = threading.Thread(target=work, daemon=True)
         worker.start()
         try:
-            for piece in streamer:
-                if piece:
-                    yield piece
+            pieces = (piece for piece in streamer if piece)
+            yield from (_until_stop(pieces, stops) if stops else pieces)
         finally:
-            stop.set()  # a no-op when generation has ended; otherwise it ends at the next token
+            closed.set()  # a no-op when generation has ended; otherwise it ends at the next token
             worker.join()
         if failure:
             raise failure[0]
 
-    def stream(self, prompt: str, max_new_tokens: int | None = None) -> Iterator[str]:
-        return self.stream_ids(self.encode(prompt), max_new_tokens)
+    def stream(self, prompt: str, max_new_tokens: int | None = None, *, stop=None) -> Iterator[str]:
+        return self.stream_ids(self.encode(prompt), max_new_tokens, stop=stop)
 
-    def stream_chat(self, messages: Sequence[Message], max_new_tokens: int | None = None, tools=None) -> Iterator[str]:
-        return self.stream_ids(self.chat_prompt(messages, tools), max_new_tokens)
+    def stream_chat(self, messages: Sequence[Message], max_new_tokens: int | None = None, tools=None, *,
+                    stop=None) -> Iterator[str]:
+        return self.stream_ids(self.chat_prompt(messages, tools), max_new_tokens, stop=stop)
+
+
+def _until_stop(pieces: Iterator[str], stops: tuple[str, ...]) -> Iterator[str]:
+    """The text of ``pieces`` up to the first stop string; what may begin one is held back."""
+    held = ""
+    for piece in pieces:
+        held += piece
+        text, found = cut_at_stop(held, stops)
+        if found:
+            if text:
+                yield text
+            return
+        # Keep the longest tail of ``held`` that is the start of a stop string.
+        keep = max((n for s in stops for n in range(1, min(len(s), len(held)) + 1) if held.endswith(s[:n])), default=0)
+        if len(held) > keep:
+            yield held[: len(held) - keep]
+            held = held[len(held) - keep:]
+    if held:
+        yield held
 
 
 def _positive(name: str, value) -> int:

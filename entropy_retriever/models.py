@@ -68,17 +68,44 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if isinstance(device, torch.device):
         return device
     if device != "auto":
+        if isinstance(device, str) and device.split(":")[0] == "npu" and not _npu_available():
+            _check_device_available(_NPU_MISSING)
         try:
-            return torch.device(device)
-        except RuntimeError as exc:
+            chosen = torch.device(device)
+        except (RuntimeError, TypeError) as exc:
             raise ModelLoadError(
                 f"unknown device {device!r}: use 'auto', 'cpu', 'cuda', 'cuda:N' or 'npu:N'"
             ) from exc
+        _check_device_available(chosen)
+        return chosen
     if torch.cuda.is_available():
         return torch.device("cuda")
     if _npu_available():
         return torch.device("npu")
     return torch.device("cpu")
+
+
+_NPU_MISSING = "npu"  # torch has no "npu" device type until torch_npu registers it
+
+
+def _check_device_available(device) -> None:
+    """A clear error, before anything loads, when the device asked for is not there."""
+    if device is _NPU_MISSING or (device.type == "npu" and not _npu_available()):
+        raise ModelLoadError(
+            "an Ascend NPU was asked for, but no Ascend NPU is available (torch_npu is not installed, or sees "
+            "no NPU): install torch_npu on a machine with an NPU, or use device 'cpu' or 'auto'"
+        )
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "this torch build has no CUDA support" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise ModelLoadError(f"device {str(device)!r} asked for, but {why}: use --device cpu (device='cpu') or 'auto'")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ModelLoadError(
+                f"device {str(device)!r} asked for, but only {torch.cuda.device_count()} CUDA device(s) are visible "
+                f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})"
+            )
+    elif device.type not in ("cpu", "cuda", "npu", "mps", "xpu", "meta"):
+        raise ModelLoadError(f"unsupported device {str(device)!r}: use 'auto', 'cpu', 'cuda', 'cuda:N' or 'npu:N'")
 
 
 _DTYPES = {
@@ -140,8 +167,9 @@ def gguf_model_path(gguf: Path, name: str) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source, file = gguf.parent, gguf.name
-    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=file)
-    quantized = AutoModelForCausalLM.from_pretrained(source, gguf_file=file)
+    with quiet_loading():
+        tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=file)
+        quantized = AutoModelForCausalLM.from_pretrained(source, gguf_file=file)
     config = quantized.config
     # The GGUF loader marks the config as quantised; the weights it returns are already
     # plain float32, so a clean model rebuilt from the config can take them as they are.
@@ -176,11 +204,19 @@ def _source(name_or_path) -> str | Path:
             f"name_or_path must be a path or a hub id (a string), got a {type(name_or_path).__name__}; "
             "to use a model object you already have, pass it (and its tokenizer) to the component instead"
         )
-    local = Path(os.fspath(name_or_path)).expanduser()
+    text = os.fspath(name_or_path)
+    if not isinstance(text, str) or not text.strip():
+        raise ModelLoadError("the model name is empty: pass a local model folder, a hub id, or nothing for the embedded default")
+    local = Path(text).expanduser()
     if local.is_file() and local.suffix == ".gguf":
         local = gguf_model_path(local, local.stem)
     if not local.exists():
-        return os.fspath(name_or_path)
+        if _looks_like_path(text) or isinstance(name_or_path, os.PathLike):
+            raise ModelLoadError(
+                f"{text}: no such model folder. Check the path (relative paths start at {os.getcwd()}); "
+                "it should hold config.json and the weights, or be a .gguf file"
+            )
+        return text
     if not local.is_dir():
         raise ModelLoadError(
             f"{local} is a file; pass the folder that holds config.json and the weights, or a .gguf file"
@@ -188,6 +224,49 @@ def _source(name_or_path) -> str | Path:
     if not (local / "config.json").is_file():
         raise ModelLoadError(f"{local} has no config.json: it is not a Hugging Face model folder")
     return local.resolve()
+
+
+def _looks_like_path(text: str) -> bool:
+    """A hub id is ``name`` or ``owner/name``; anything else (absolute, ``./``, ``~``, deeper) is a path."""
+    return (
+        text.startswith(("/", ".", "~", "\\"))
+        or text.count("/") > 1
+        or "\\" in text
+        or (len(text) > 1 and text[1] == ":")  # C:\models
+        or text.endswith((".gguf", ".safetensors", ".bin"))
+    )
+
+
+def _check_hub(source: str) -> None:
+    """Fail fast for a hub id that is not in the local cache when the hub cannot be reached,
+    instead of retrying for a minute."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        if isinstance(try_to_load_from_cache(source, "config.json"), str):
+            return  # cached: transformers loads it without the network
+    except Exception:  # an id the hub library rejects is reported by the load itself
+        return
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes") or os.environ.get(
+        "TRANSFORMERS_OFFLINE", "").lower() in ("1", "true", "yes")
+    if not offline:
+        import urllib.error
+        import urllib.request
+
+        endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+        try:
+            urllib.request.urlopen(endpoint, timeout=5).close()
+            return
+        except urllib.error.HTTPError:
+            return  # the hub answered
+        except (OSError, ValueError):
+            pass
+    raise ModelLoadError(
+        f"{source!r} is not a local folder, not in the Hugging Face cache, and the hub cannot be reached "
+        f"({'offline mode is set' if offline else 'no connection'}): download it on "
+        "a machine with internet (huggingface-cli download ... --local-dir DIR) and pass that folder, "
+        "or pass nothing for the embedded default"
+    )
 
 
 def _normal_device(device: torch.device) -> torch.device:
@@ -246,17 +325,51 @@ def clear_model_cache() -> int:
         return n
 
 
+class quiet_loading:
+    """Transformers' and the hub's progress bars ("Loading weights", downloads) off for a block:
+    a library prints nothing its user did not ask for. Restored after, if they were on."""
+
+    def __enter__(self):
+        import functools
+
+        from transformers.utils import logging as hf_logging
+
+        self.was_on = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+        # The GGUF reader draws its own tqdm bar, deaf to the switch above: silence it here.
+        try:
+            import transformers.modeling_gguf_pytorch_utils as gguf_utils
+        except ImportError:
+            gguf_utils = None
+        self.gguf = gguf_utils
+        self.gguf_tqdm = getattr(gguf_utils, "tqdm", None)
+        if self.gguf_tqdm is not None:
+            gguf_utils.tqdm = functools.partial(self.gguf_tqdm, disable=True)
+        return self
+
+    def __exit__(self, *exc):
+        from transformers.utils import logging as hf_logging
+
+        if self.gguf_tqdm is not None:
+            self.gguf.tqdm = self.gguf_tqdm
+        if self.was_on:
+            hf_logging.enable_progress_bar()
+
+
 def _load(source, torch_device, torch_dtype, trust_remote_code: bool, attn_implementation: str) -> LoadedModel:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if isinstance(source, str):
+        _check_hub(source)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(
-            source,
-            dtype=torch_dtype,
-            trust_remote_code=trust_remote_code,
-            attn_implementation=attn_implementation,
-        )
+        with quiet_loading():
+            tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+            model = AutoModelForCausalLM.from_pretrained(
+                source,
+                dtype=torch_dtype,
+                trust_remote_code=trust_remote_code,
+                attn_implementation=attn_implementation,
+            )
     except (OSError, ValueError) as exc:
         raise ModelLoadError(
             f"could not load model {os.fspath(source)!r}: {exc}\n"

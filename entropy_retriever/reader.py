@@ -58,6 +58,8 @@ MAX_THRESHOLD_SEGMENTS = 4096
 # text far more often that way (9/10 against 1/10 with the question after only, on 10
 # passkey key contexts at 8k; see README, "How the defaults were chosen").
 ANSWER_PROMPT = "Answer the question from the text.\nQuestion: {question}\n\nText:\n{context}\n\nQuestion: {question}"
+# When the question twice would not fit the model's window (a long question), it goes in once.
+ANSWER_PROMPT_ONCE = "Answer the question from the text.\nQuestion: {question}\n\nText:\n{context}\n\nAnswer the question above."
 
 
 @dataclass
@@ -71,6 +73,14 @@ class Answer:
 
     def __str__(self) -> str:
         return self.text
+
+    def quotes(self, n: int = 2):
+        """Up to ``n`` sentences of the key context that support the answer (sharing its rarer words),
+        each with its source and line: where to check a doubtful answer. None found means that
+        nothing in the key context backs the answer. See :mod:`entropy_retriever.evidence`."""
+        from .evidence import supporting_sentences
+
+        return supporting_sentences(self.text, self.key_context, self.key_context.question, n=n)
 
 
 class LongContextReader:
@@ -105,24 +115,20 @@ class LongContextReader:
         progress: bool | None = None,
         distributed: bool | None = None,
     ) -> None:
-        if extend not in ("selfextend", None):
-            raise InputError("extend must be 'selfextend' (read a long key context with SelfExtend) or None (refuse it)")
+        _check_options(
+            metric=metric, template=template, signals=signals, segment_tokens=segment_tokens,
+            overlap_tokens=overlap_tokens, top_k=top_k, token_budget=token_budget, threshold=threshold,
+            batch_tokens=batch_tokens, max_new_tokens=max_new_tokens, encoding_errors=encoding_errors,
+            extend=extend, distributed=distributed,
+        )
         self.signals = _check_signals(signals, threshold)
         model, tokenizer = model_and_tokenizer(model, tokenizer, "LongContextReader")
         self.selection = Selection.of(top_k, token_budget, threshold, default=DEFAULT_SELECTION)
-        token_budget = self.selection.token_budget
-        if token_budget is not None and token_budget < segment_tokens // 2:
-            raise InputError(
-                f"token_budget={token_budget} cannot hold one segment of about {segment_tokens} "
-                f"tokens: raise token_budget or lower segment_tokens (to at most {2 * token_budget})"
-            )
         self.segmenter = Segmenter(tokenizer, segment_tokens, overlap_tokens, encoding_errors=encoding_errors)
         self.scorer = CertaintyScorer(
             model, tokenizer, metric=metric, template=template, batch_tokens=batch_tokens, progress=False
         )
         self.progress = progress
-        if distributed not in (None, True, False):
-            raise InputError("distributed must be None (use a torch.distributed process group if one is initialised), True or False")
         self.distributed = distributed
         # Segments scored, and journaled, together: 4 batches' worth, so a checkpoint is flushed often.
         self.window_segments = 4 * self.scorer.max_batch_size
@@ -137,7 +143,7 @@ class LongContextReader:
     def from_pretrained(cls, name_or_path=None, *, device="auto", dtype="auto", **kwargs) -> "LongContextReader":
         from .models import load_model
 
-        _check_signals(kwargs.get("signals", DEFAULT_SIGNALS), kwargs.get("threshold"), resolve=False)  # before the slow load
+        _check_options(**kwargs)  # every option is checked before the slow load
         model, tokenizer = load_model(name_or_path, device=device, dtype=dtype)
         return cls(model, tokenizer, **kwargs)
 
@@ -171,13 +177,17 @@ class LongContextReader:
             raise InputError(f"selection must be a Selection(top_k=..., token_budget=... or threshold=...), got {selection!r}")
         if selection.threshold is not None and self.signals != ("certainty",):
             _check_signals(self.signals, selection.threshold, resolve=False)
+        if isinstance(context, (bytes, bytearray)):
+            raise InputError("the context is bytes: decode it to a string first (data.decode('utf-8')), or pass the file's pathlib.Path")
         if not isinstance(context, (str, os.PathLike, Document)):
-            if isinstance(context, (bytes, bytearray)) or not hasattr(context, "__iter__"):
+            if not hasattr(context, "__iter__"):
                 raise InputError(
                     f"cannot read a context of type {type(context).__name__}: pass a string, "
                     "a pathlib.Path, a Document, or an iterable of those"
                 )
             context = list(context)  # read twice: to score, then to fetch the kept spans
+        elif isinstance(context, str):
+            _warn_if_path(context)
         shard = Shard.current(self.distributed)
         started = time.perf_counter()
         with model_lock(self.scorer.model):
@@ -204,6 +214,13 @@ class LongContextReader:
                 f"threshold={selection.threshold} keeps {len(kept)} segments, more than the "
                 f"{MAX_THRESHOLD_SEGMENTS} a key context may hold: lower the threshold, or use top_k or token_budget"
             )
+        if not kept and len(fused):
+            key_empty = (
+                f"{selection.describe()} keeps no segment: the best score is {float(fused.min()):.4f} "
+                "(lower is more relevant); raise the threshold above it, or choose top_k or token_budget"
+            )
+        else:
+            key_empty = None
         order = sorted(kept)
         spans = build_spans(self._kept_segments(context, records, kept), [float(fused[i]) for i in order],
                             [float(ranked_rrf[i]) / best for i in order])
@@ -217,6 +234,8 @@ class LongContextReader:
             record_bytes=records.nbytes(),
             ranks=shard.size,
         )
+        if key_empty:
+            key.meta["empty"] = key_empty  # answer() refuses such a key context with this reason
         return key
 
     def _score_all(self, context, question: str, prepared, shard: Shard, checkpoint):
@@ -226,9 +245,14 @@ class LongContextReader:
         bm25 = BM25(question) if "bm25" in self.signals else None
         journal = Journal(rank_path(checkpoint, shard), self._valid_for(question, shard)) if checkpoint else None
         window: list[Segment] = []
-        bar = self._progress_bar()
+        bar = self._progress_bar(context)
+        covered: dict[str, int] = {}  # how far each source has been read, for the progress bar
         try:
             for segment in self.segmenter.split(context):
+                if bar is not None:
+                    new = segment.text[max(0, covered.get(segment.source, 0) - segment.start):]
+                    covered[segment.source] = segment.end
+                    bar.update(len(new.encode("utf-8", "replace")))
                 budget = segment.n_tokens if self._budget_is_segment_tokens else self.count(segment.text)
                 records.add(segment, budget)
                 if bm25 is not None:
@@ -265,8 +289,6 @@ class LongContextReader:
         if journal is not None:
             journal.append([s.index for s in window], [records.digest_of(s.index) for s in window], scores)
         release_memory()
-        if bar is not None:
-            bar.update(sum(s.n_tokens for s in window))
 
     def _kept_segments(self, context, records, kept: set[int]) -> list[Segment]:
         """The kept segments, their text read again from the source and checked against its digest."""
@@ -274,7 +296,8 @@ class LongContextReader:
         wanted: dict[str, list] = {}
         for i in order:
             wanted.setdefault(records.source_of(i), []).append((records.start[i], records.end[i]))
-        texts = read_spans(self.segmenter.sources(context), wanted)
+        lines: dict = {}
+        texts = read_spans(self.segmenter.sources(context), wanted, lines=lines)
         out = []
         for i in order:
             source, start, end = records.source_of(i), records.start[i], records.end[i]
@@ -284,7 +307,7 @@ class LongContextReader:
                     f"{source or 'the input'} changed while it was read: characters {start}-{end} are not what "
                     "was scored. Read a file that is not being written to."
                 )
-            out.append(Segment(i, source, start, end, text, records.n_tokens[i]))
+            out.append(Segment(i, source, start, end, text, records.n_tokens[i], lines.get((source, start, end), 0)))
         return out
 
     def _valid_for(self, question: str, shard: Shard) -> dict:
@@ -304,16 +327,21 @@ class LongContextReader:
             "shard": [shard.rank, shard.size],
         }
 
-    def _progress_bar(self):
+    def _progress_bar(self, context):
+        """A bar over the input's bytes, with a total and the time left, on a terminal only
+        (``progress=None``), always (``True``) or never (``False``)."""
         show = self.progress if self.progress is not None else sys.stderr.isatty()
         if not show:
             return None
         from tqdm.auto import tqdm
 
-        return tqdm(unit="tok", desc=f"scoring ({self.method})", leave=False)
+        return tqdm(total=_input_bytes(context), unit="B", unit_scale=True, desc=f"reading ({self.method})",
+                    leave=False, file=sys.stderr)
 
-    def answer_messages(self, key: KeyContext, question: str) -> list[dict]:
-        return [{"role": "user", "content": ANSWER_PROMPT.format(question=question, context=key.text)}]
+    def answer_messages(self, key: KeyContext, question: str, *, question_once: bool = False) -> list[dict]:
+        """The answer prompt. The question goes before and after the text, unless ``question_once``."""
+        template = ANSWER_PROMPT_ONCE if question_once else ANSWER_PROMPT
+        return [{"role": "user", "content": template.format(question=question, context=key.text)}]
 
     def answer(
         self,
@@ -328,10 +356,13 @@ class LongContextReader:
         started = time.perf_counter()
         key = self.select(context, question, checkpoint=checkpoint)
         selected = time.perf_counter()
+        if key.meta.get("empty"):
+            raise InputError(f"nothing to answer from: {key.meta['empty']}")
+        max_new = self.max_new_tokens if max_new_tokens is None else _positive("max_new_tokens", max_new_tokens)
         shard = Shard.current(self.distributed)
         out = None
         if shard.is_main:
-            out = self._generate(self.answer_messages(key, question), max_new_tokens or self.max_new_tokens)
+            out = self._generate(key, question, max_new)
         out = shard.broadcast(out)
         done = time.perf_counter()
         return Answer(
@@ -341,10 +372,18 @@ class LongContextReader:
             prompt_tokens=out.prompt_tokens,
         )
 
-    def _generate(self, messages: list[dict], max_new_tokens: int):
-        """Answer; a prompt beyond the answering window is read with SelfExtend for this call only."""
+    def _generate(self, key: KeyContext, question: str, max_new_tokens: int):
+        """Answer; a prompt beyond the answering window is read with SelfExtend for this call only.
+
+        The question is put in twice (before and after the text) when that fits the model's own
+        window, else once: a long question must not push a short key context past the window.
+        """
         lm = self.answer_lm
-        ids = lm.chat_prompt(messages)
+        ids = lm.chat_prompt(self.answer_messages(key, question))
+        if lm.trained_window is not None and len(ids) + max_new_tokens > lm.trained_window:
+            once = lm.chat_prompt(self.answer_messages(key, question, question_once=True))
+            if len(once) < len(ids):
+                ids = once
         needed = len(ids) + max_new_tokens
         if needed <= lm.context_window or lm.policy is not None or self.extend is None or lm.trained_window is None:
             return lm.generate_ids(ids, max_new_tokens)  # fits, or check_fits explains what to do
@@ -363,3 +402,91 @@ def _check_signals(signals, threshold, *, resolve: bool = True) -> tuple[str, ..
             "signals, choose top_k or token_budget"
         )
     return signals
+
+
+def _positive(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _check_options(
+    *,
+    metric=DEFAULT_METRIC,
+    template="plain",
+    signals=DEFAULT_SIGNALS,
+    segment_tokens: int = DEFAULT_SEGMENT_TOKENS,
+    overlap_tokens: int = 0,
+    top_k=None,
+    token_budget=None,
+    threshold=None,
+    batch_tokens: int = 4096,
+    max_new_tokens: int = 64,
+    encoding_errors: str = "strict",
+    extend="selfextend",
+    distributed=None,
+    **others,
+) -> None:
+    """Check every option that needs no model, so that a mistake is reported before a model loads."""
+    from .scoring import TEMPLATES, resolve_metric
+    from .segments import check_segment_options
+
+    allowed = {"answer_lm", "budget_tokenizer", "progress"}
+    unknown = sorted(set(others) - allowed)
+    if unknown:
+        import inspect
+
+        names = [p for p in inspect.signature(LongContextReader.__init__).parameters if p not in ("self", "model", "tokenizer")]
+        raise InputError(f"unknown option {unknown[0]!r} for LongContextReader; the options are: {', '.join(names)}")
+    if extend not in ("selfextend", None):
+        raise InputError("extend must be 'selfextend' (read a long key context with SelfExtend) or None (refuse it)")
+    if distributed not in (None, True, False):
+        raise InputError("distributed must be None (use a torch.distributed process group if one is initialised), True or False")
+    _check_signals(signals, threshold, resolve=False)
+    resolve_metric(metric)
+    if isinstance(template, str) and template != "chat" and template not in TEMPLATES:
+        raise InputError(f"unknown template {template!r}: choose 'chat', one of {sorted(TEMPLATES)}, or pass a PromptTemplate")
+    check_segment_options(segment_tokens, overlap_tokens, encoding_errors)
+    selection = Selection.of(top_k, token_budget, threshold, default=DEFAULT_SELECTION)
+    budget = selection.token_budget
+    if budget is not None and budget < segment_tokens // 2:
+        raise InputError(
+            f"token_budget={budget} cannot hold one segment of about {segment_tokens} "
+            f"tokens: raise token_budget or lower segment_tokens (to at most {2 * budget})"
+        )
+    _positive("batch_tokens", batch_tokens)
+    _positive("max_new_tokens", max_new_tokens)
+
+
+def _warn_if_path(text: str) -> None:
+    """A short one-line string that names an existing file is read as text, as documented; say so."""
+    if len(text) <= 4096 and "\n" not in text and text.strip() == text and text:
+        try:
+            is_file = os.path.isfile(text)
+        except (OSError, ValueError):
+            return
+        if is_file:
+            import warnings
+
+            warnings.warn(
+                f"the context {text!r} is read as the text itself, although a file of that name exists: "
+                "to read the file, pass pathlib.Path(...) (the command line reads files by path)",
+                UserWarning,
+                stacklevel=3,
+            )
+
+
+def _input_bytes(context) -> int | None:
+    """The size of the input in UTF-8 bytes (a file's size on disk), for the progress bar's total."""
+    items = [context] if isinstance(context, (str, os.PathLike, Document)) else context
+    total = 0
+    for item in items:
+        body = item.text if isinstance(item, Document) else item
+        if isinstance(body, str):
+            total += len(body.encode("utf-8", "replace"))
+        elif isinstance(body, os.PathLike):
+            try:
+                total += os.stat(body).st_size
+            except OSError:
+                return None
+    return total

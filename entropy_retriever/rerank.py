@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Sequence, Union
 
-from .errors import InputError
+from .errors import InputError, check_text
 from .fusion import DEFAULT_SIGNALS, fuse_signals, method_label, resolve_signals
 from .models import model_and_tokenizer, model_lock
 from .scoring import DEFAULT_METRIC, CertaintyScorer, MetricFn, PromptTemplate
@@ -22,6 +22,7 @@ from .selection import Selection, token_counter
 __all__ = ["CertaintyReranker", "Passage", "RankedPassage"]
 
 DEFAULT_SELECTION = Selection(top_k=3)
+_NAMES = {"top_k": "top_n"}  # the reranker's word for it, in error messages
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class CertaintyReranker:
     ) -> None:
         self.signals = resolve_signals(signals)
         model, tokenizer = model_and_tokenizer(model, tokenizer, "CertaintyReranker")
-        self.selection = Selection.of(top_n, token_budget, default=DEFAULT_SELECTION)
+        self.selection = Selection.of(top_n, token_budget, default=DEFAULT_SELECTION, names=_NAMES)
         self.scorer = CertaintyScorer(
             model, tokenizer, metric=metric, template=template, batch_tokens=batch_tokens, progress=progress
         )
@@ -101,7 +102,7 @@ class CertaintyReranker:
 
         ``top_n`` or ``token_budget`` overrides, for this call, how many are kept.
         """
-        selection = Selection.of(top_n, token_budget, default=self.selection)
+        selection = Selection.of(top_n, token_budget, default=self.selection, names=_NAMES)
         items = [p if isinstance(p, Passage) else Passage(_text(p, i)) for i, p in enumerate(passages)]
         scored = self._scored([p.text for p in items], question)
         scores, relevance = scored.fused, scored.relevance
@@ -119,4 +120,4 @@ class CertaintyReranker:
 def _text(value, index: int) -> str:
     if not isinstance(value, str):
         raise InputError(f"passage {index} is a {type(value).__name__}: pass strings or Passage objects")
-    return value
+    return check_text(value, f"passage {index}")

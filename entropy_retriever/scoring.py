@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import torch
 
 from .attention.registry import policy_active
-from .errors import ContextTooLongError, InputError
+from .errors import ContextTooLongError, InputError, check_text
 from .segments import Segment
 
 __all__ = [
@@ -284,6 +284,8 @@ class CertaintyScorer:
         probe = tokenizer("x")["input_ids"]
         self.bos = [bos] if bos is not None and probe and probe[0] == bos else []
         self._offsets = bool(getattr(tokenizer, "is_fast", False))
+        # What precedes the question when there is no text at all: the end-of-text token.
+        self._boundary = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else self.pad_id
 
     # ------------------------------------------------------------------ encoding
     def encode_question(self, question: str) -> list[int]:
@@ -293,6 +295,7 @@ class CertaintyScorer:
     def _encode_question(self, question: str) -> tuple[list[int], list[bool]]:
         if not isinstance(question, str) or not question.strip():
             raise InputError("the question is empty: pass the question to score the segments against")
+        check_text(question, "the question")
         part = self.template.question_part(question)
         encoded = self.tokenizer(part, add_special_tokens=False, return_offsets_mapping=self._offsets)
         ids = encoded["input_ids"]
@@ -311,7 +314,11 @@ class CertaintyScorer:
         return ids, own
 
     def encode_segment(self, text: str, question_len: int) -> list[int]:
+        """The token ids a segment is read as. An empty segment (or passage) is read as nothing at
+        all: the question alone, after a document boundary, so it scores as what no text adds."""
         ids = self.bos + self.tokenizer(self.template.prefix + text, add_special_tokens=False)["input_ids"]
+        if not ids:
+            ids = [self._boundary]
         if self.window is not None and len(ids) + question_len > self.window:
             raise ContextTooLongError(
                 f"a segment of {len(ids)} tokens plus the question ({question_len}) exceeds the "
@@ -326,9 +333,7 @@ class CertaintyScorer:
                 raise InputError("this PreparedQuestion was prepared by another scorer: prepare it with this one")
             return question
         ids, own = self._encode_question(question)
-        empty = self.bos + self.tokenizer(self.template.prefix, add_special_tokens=False)["input_ids"]
-        if not empty:  # no BOS and no prefix: start from the end-of-text token, as a document boundary
-            empty = [self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else self.pad_id]
+        empty = self.encode_segment("", len(ids))  # no BOS and no prefix: the end-of-text token
         nll, entropy = self._question_stats([empty], ids)
         return PreparedQuestion(question, ids, torch.tensor(own, dtype=torch.bool), nll[0], entropy[0], self)
 
@@ -385,8 +390,10 @@ class CertaintyScorer:
     def _windows(self, segments: Iterable[Segment | str], question_len: int) -> Iterator[list]:
         """The input, encoded, in windows of ``(segment, ids)`` of up to 16 batches each."""
         window: list[tuple[Segment | str, list[int]]] = []
-        for segment in segments:
-            text = segment.text if isinstance(segment, Segment) else segment
+        if isinstance(segments, (str, bytes)):
+            raise InputError("pass a list of segments (strings or Segments), not one string")
+        for number, segment in enumerate(segments):
+            text = segment.text if isinstance(segment, Segment) else check_text(segment, f"passage {number}")
             window.append((segment, self.encode_segment(text, question_len)))
             if len(window) >= 16 * self.max_batch_size:
                 yield window

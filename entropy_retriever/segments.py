@@ -9,6 +9,7 @@ and the spans of one source cover it in order with nothing missing.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 from collections import deque
@@ -16,14 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Union
 
-from .errors import InputError
+from .errors import InputError, check_text
 
 __all__ = ["Document", "Segment", "Segmenter", "Context"]
 
 # Where a unit (the smallest piece we never cut inside unless forced) ends: after a blank
 # line, after a line break, or after sentence-final punctuation and its closing quotes.
 _BOUNDARY = re.compile(r"\n[ \t]*\n\s*|\n|[.!?。！？](?:[\"'”’)\]]*)[ \t]+")
-_READ_CHARS = 1 << 20  # characters read from a file at a time
+_READ_BYTES = 1 << 20  # bytes read from a file at a time
+_SNIFF_BYTES = 8192  # a NUL byte among a file's first bytes marks it as binary
+# Text with no boundary at all (one enormous line) is cut at whitespace (else anywhere) into
+# units of at most this many characters, so that tokenising it stays cheap and bounded.
+_MAX_UNIT_CHARS = 1 << 17
 _TOKENISE_UNITS = 1024  # units tokenised in one call
 
 
@@ -46,6 +51,7 @@ class Segment:
     end: int
     text: str
     n_tokens: int  # in the segmenter's tokenizer
+    line: int = 0  # the 1-based line of its source it starts on (0: not known)
 
     def __post_init__(self) -> None:
         if self.end - self.start != len(self.text):
@@ -66,15 +72,7 @@ class Segmenter:
         *,
         encoding_errors: str = "strict",
     ) -> None:
-        if not isinstance(segment_tokens, int) or segment_tokens < 8:
-            raise InputError(f"segment_tokens must be an integer >= 8, got {segment_tokens!r}")
-        if not isinstance(overlap_tokens, int) or not 0 <= overlap_tokens < segment_tokens:
-            raise InputError(
-                f"overlap_tokens must be an integer in [0, segment_tokens={segment_tokens}), "
-                f"got {overlap_tokens!r}"
-            )
-        if encoding_errors not in ("strict", "replace"):
-            raise InputError("encoding_errors must be 'strict' (raise on bad UTF-8) or 'replace' (U+FFFD)")
+        check_segment_options(segment_tokens, overlap_tokens, encoding_errors)
         self.tokenizer = tokenizer
         self.segment_tokens = segment_tokens
         self.overlap_tokens = overlap_tokens
@@ -119,6 +117,7 @@ class Segmenter:
                     "a pathlib.Path, a Document, or an iterable of those"
                 ) from None
             single = False
+        seen: dict[str, int] = {}  # source id -> document number: ids must tell the documents apart
         for number, item in enumerate(items):
             if isinstance(item, Document):
                 source_id = item.id or str(number)
@@ -128,7 +127,14 @@ class Segmenter:
             else:
                 source_id = "" if single else str(number)
                 body = item
+            if source_id in seen:
+                raise InputError(
+                    f"documents {seen[source_id]} and {number} have the same id {source_id!r}, so their spans "
+                    "could not be told apart: give each document a unique id (or the same file only once)"
+                )
+            seen[source_id] = number
             if isinstance(body, str):
+                check_text(body, "the context" if single else f"document {number}")
                 yield source_id, iter([body])
             elif isinstance(body, os.PathLike):
                 yield source_id, self._read_file(Path(body))
@@ -139,22 +145,43 @@ class Segmenter:
                 )
 
     def _read_file(self, path: Path) -> Iterator[str]:
+        """The file's text, a chunk at a time; an error if it is binary, not UTF-8, or changes meanwhile."""
         check_readable_file(path)
-        offset = 0
-        with open(path, encoding="utf-8", errors=self.encoding_errors, newline="") as handle:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors=self.encoding_errors)
+        consumed = lines = 0
+        with open(path, "rb") as handle:
+            before = os.fstat(handle.fileno())
             while True:
-                try:
-                    chunk = handle.read(_READ_CHARS)
-                except UnicodeDecodeError as exc:
+                data = handle.read(_READ_BYTES)
+                if not consumed and b"\x00" in data[:_SNIFF_BYTES]:
                     raise InputError(
-                        f"{path} is not valid UTF-8 (bad byte {exc.object[exc.start:exc.start + 1]!r} "
-                        f"about {offset} characters in). Convert it to UTF-8, or read it with "
-                        "encoding_errors='replace' (CLI: --encoding-errors replace) to substitute U+FFFD."
+                        f"{path} looks like a binary file (it holds NUL bytes), not text: extract its text "
+                        "first (for example with pdftotext, or by saving it as plain text) and read that"
+                    )
+                pending = len(decoder.getstate()[0])
+                try:
+                    text = decoder.decode(data, final=not data)
+                except UnicodeDecodeError as exc:
+                    offset = consumed - pending + exc.start
+                    line = lines + exc.object[:exc.start].count(b"\n") + 1
+                    raise InputError(
+                        f"{path} is not valid UTF-8: byte {exc.object[exc.start:exc.start + 1]!r} at byte offset "
+                        f"{offset:,} (line {line:,}). Convert it to UTF-8 (for example iconv -f latin1 -t utf-8), "
+                        "or read it with encoding_errors='replace' (CLI: --encoding-errors replace) to "
+                        "substitute U+FFFD for the bad bytes."
                     ) from None
-                if not chunk:
-                    return
-                offset += len(chunk)
-                yield chunk
+                consumed += len(data)
+                lines += data.count(b"\n")
+                if text:
+                    yield text
+                if not data:
+                    break
+            after = os.fstat(handle.fileno())
+        if consumed != before.st_size or after.st_size != before.st_size or after.st_mtime_ns != before.st_mtime_ns:
+            raise InputError(
+                f"{path} changed while it was read ({before.st_size:,} bytes when opened, {consumed:,} read, "
+                f"{after.st_size:,} at the end): read a file that is not being written to, or a copy of it"
+            )
 
     # ----------------------------------------------------------------- units
     def _units(self, chunks: Iterator[str]) -> Iterator[tuple[int, str, int]]:
@@ -163,16 +190,11 @@ class Segmenter:
         carry_start = 0
         for chunk in chunks:
             buffer = carry + chunk
-            cuts = [m.end() for m in _BOUNDARY.finditer(buffer)]
             # The tail after the last boundary may continue in the next chunk: keep it.
             # A boundary at the very end may also grow (more blank lines), so hold it too.
-            cuts = [c for c in cuts if c < len(buffer)]
+            cuts = _bounded([m.end() for m in _BOUNDARY.finditer(buffer)], buffer)
             if not cuts:
                 carry = buffer
-                if len(carry) > 8 * _READ_CHARS:  # no boundary for megabytes: cut anyway
-                    yield from self._tokenised(carry_start, [carry])
-                    carry_start += len(carry)
-                    carry = ""
                 continue
             start = carry_start
             for first in range(0, len(cuts), _TOKENISE_UNITS):  # a batch of units at a time bounds the transient lists
@@ -184,7 +206,9 @@ class Segmenter:
             carry_start += cuts[-1]
             carry = buffer[cuts[-1]:]
         if carry:
-            yield from self._tokenised(carry_start, [carry])
+            cuts = _bounded([], carry)
+            pieces = [carry[a:b] for a, b in zip([0] + cuts, cuts + [len(carry)])]
+            yield from self._tokenised(carry_start, pieces)
 
     def _tokenised(self, start: int, pieces: list[str]) -> Iterator[tuple[int, str, int]]:
         counts = [len(ids) for ids in self.tokenizer(pieces, add_special_tokens=False)["input_ids"]]
@@ -247,6 +271,38 @@ class Segmenter:
         text = "".join(u[1] for u in units)
         start = units[0][0]
         return start, start + len(text), text
+
+
+def _bounded(cuts: list[int], buffer: str) -> list[int]:
+    """``cuts`` (boundaries in ``buffer``) short of its very end, with more added wherever two are
+    further apart than ``_MAX_UNIT_CHARS``: at the last whitespace before the limit, else at it.
+    What follows the last cut is shorter than the limit."""
+    out: list[int] = []
+    previous = 0
+    for cut in [c for c in cuts if c < len(buffer)] + [len(buffer)]:
+        while cut - previous > _MAX_UNIT_CHARS:
+            limit = previous + _MAX_UNIT_CHARS
+            space = max(buffer.rfind(" ", limit - 4096, limit), buffer.rfind("\t", limit - 4096, limit))
+            forced = space + 1 if space > previous else limit
+            out.append(forced)
+            previous = forced
+        if cut < len(buffer):
+            out.append(cut)
+            previous = cut
+    return out
+
+
+def check_segment_options(segment_tokens, overlap_tokens, encoding_errors) -> None:
+    """The segmenter's options, checked (before any model or tokenizer is loaded)."""
+    if isinstance(segment_tokens, bool) or not isinstance(segment_tokens, int) or segment_tokens < 8:
+        raise InputError(f"segment_tokens must be an integer >= 8, got {segment_tokens!r}")
+    if isinstance(overlap_tokens, bool) or not isinstance(overlap_tokens, int) or not 0 <= overlap_tokens < segment_tokens:
+        raise InputError(
+            f"overlap_tokens must be an integer in [0, segment_tokens={segment_tokens}), "
+            f"got {overlap_tokens!r}"
+        )
+    if encoding_errors not in ("strict", "replace"):
+        raise InputError("encoding_errors must be 'strict' (raise on bad UTF-8) or 'replace' (U+FFFD)")
 
 
 def check_readable_file(path: Path) -> None:

@@ -39,6 +39,8 @@ class KeptSpan:
     segment_indices: tuple[int, ...]
     scores: tuple[float, ...]
     relevance: float = 1.0  # in (0, 1], 1 for the best segment of the document (the frameworks' node score)
+    line_start: int = 0  # the 1-based lines of its source the span covers (0: not known)
+    line_end: int = 0
 
     @property
     def score(self) -> float:
@@ -175,11 +177,26 @@ class Selection:
         threshold: float | None = None,
         *,
         default: "Selection",
+        names: dict[str, str] | None = None,
     ) -> "Selection":
-        """What the caller asked for: exactly one of the three, or ``default`` when none is given."""
+        """What the caller asked for: exactly one of the three, or ``default`` when none is given.
+
+        ``names`` renames the fields in error messages to the caller's own parameter names
+        (``{"top_k": "top_n"}`` for a reranker), so that an error names what the user typed.
+        """
         if top_k is None and token_budget is None and threshold is None:
             return default
-        return cls(top_k=top_k, token_budget=token_budget, threshold=threshold)
+        try:
+            return cls(top_k=top_k, token_budget=token_budget, threshold=threshold)
+        except InputError as exc:
+            if not names:
+                raise
+            import re
+
+            message = str(exc)
+            for field_name, label in names.items():
+                message = re.sub(rf"\b{field_name}\b", label, message)
+            raise InputError(message) from None
 
     def describe(self) -> str:
         if self.top_k is not None:
@@ -242,13 +259,21 @@ def build_spans(kept: Sequence[Segment], scores: Sequence[float], relevance: Seq
         last = spans[-1] if spans else None
         if last is not None and last.source == seg.source and seg.start <= last.end:
             extra = seg.text[last.end - seg.start:] if seg.end > last.end else ""
+            text = last.text + extra
             spans[-1] = KeptSpan(
-                last.source, last.start, max(last.end, seg.end), last.text + extra,
+                last.source, last.start, max(last.end, seg.end), text,
                 last.segment_indices + (seg.index,), last.scores + (score,), max(last.relevance, rel),
+                last.line_start, _last_line(last.line_start, text),
             )
         else:
-            spans.append(KeptSpan(seg.source, seg.start, seg.end, seg.text, (seg.index,), (score,), rel))
+            spans.append(KeptSpan(seg.source, seg.start, seg.end, seg.text, (seg.index,), (score,), rel,
+                                  seg.line, _last_line(seg.line, seg.text)))
     return spans
+
+
+def _last_line(first: int, text: str) -> int:
+    """The line a text starting on line ``first`` ends on (a final line break ends a line, opens none)."""
+    return 0 if not first else first + text.rstrip("\n").count("\n")
 
 
 def join_spans(spans: Sequence[KeptSpan], separator: str = GAP) -> str:

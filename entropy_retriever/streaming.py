@@ -144,8 +144,13 @@ def _float64_bytes(values) -> bytes:
     return np.asarray(values, dtype=np.float64).tobytes()
 
 
-def read_spans(sources: Iterator[tuple[str, Iterator[str]]], wanted: dict[str, list[tuple[int, int]]]) -> dict:
-    """``{(source, start, end): text}`` for the wanted character spans, read from a stream of chunks per source."""
+def read_spans(
+    sources: Iterator[tuple[str, Iterator[str]]], wanted: dict[str, list[tuple[int, int]]], *, lines: dict | None = None
+) -> dict:
+    """``{(source, start, end): text}`` for the wanted character spans, read from a stream of chunks per source.
+
+    With ``lines`` (a dict), ``lines[(source, start, end)]`` is set to the 1-based line the span starts on.
+    """
     found: dict = {}
     for source, chunks in sources:
         spans = sorted(wanted.get(source, ()))
@@ -153,6 +158,7 @@ def read_spans(sources: Iterator[tuple[str, Iterator[str]]], wanted: dict[str, l
             continue
         parts: dict = {span: [] for span in spans}
         offset = 0
+        newlines = 0  # line breaks before ``offset``
         first = 0  # spans before this one have ended
         for chunk in chunks:
             end_of_chunk = offset + len(chunk)
@@ -162,9 +168,12 @@ def read_spans(sources: Iterator[tuple[str, Iterator[str]]], wanted: dict[str, l
                 a, b = span
                 if a >= end_of_chunk:
                     break
+                if lines is not None and offset <= a:
+                    lines[(source, a, b)] = newlines + chunk.count("\n", 0, a - offset) + 1
                 if b > offset:
                     parts[span].append(chunk[max(a - offset, 0):min(b - offset, len(chunk))])
             offset = end_of_chunk
+            newlines += chunk.count("\n")
             if first >= len(spans):
                 break
         for (a, b), pieces in parts.items():

@@ -21,7 +21,7 @@ TOOL_NAME = "read_long_file"
 TOOL_DESCRIPTION = (
     "Answer a question about one long text file, far longer than your context window. "
     "Arguments: path (a text file, relative to the readable folder) and question (what to find in it). "
-    "Returns the answer and the character ranges of the file it came from."
+    "Returns the answer and the lines (and character ranges) of the file it came from."
 )
 
 
@@ -70,5 +70,10 @@ class LongFileQA:
     def run(self, path: Union[str, os.PathLike], question: str) -> str:
         """The answer as text for an agent, with the character ranges it was read from."""
         answer = self.answer(path, question)
-        spans = ", ".join(f"{s.start}-{s.end}" for s in answer.key_context.spans)
-        return f"{answer.text}\n\n(read from characters {spans} of {os.fspath(path)})"
+        spans = ", ".join(_lines(s) for s in answer.key_context.spans)
+        return f"{answer.text}\n\n(read from {spans} of {os.fspath(path)})"
+
+
+def _lines(span) -> str:
+    lines = f"line {span.line_start}" if span.line_end == span.line_start else f"lines {span.line_start}-{span.line_end}"
+    return f"{lines} (characters {span.start}-{span.end})"

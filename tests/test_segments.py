@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -70,7 +69,7 @@ def test_file_is_read_in_chunks_with_the_same_result_as_a_string(tokenizer, tmp_
     path = tmp_path / "doc.txt"
     path.write_text(text, encoding="utf-8")
     expected = [(s.start, s.end, s.text) for s in Segmenter(tokenizer, 40).split(text)]
-    monkeypatch.setattr(segments_module, "_READ_CHARS", 97)  # many chunk borders
+    monkeypatch.setattr(segments_module, "_READ_BYTES", 97)  # many chunk borders
     reads = []
     original = Segmenter._read_file
 

@@ -40,7 +40,7 @@ class ChatEntropyRetriever(BaseChatModel):
     policy: Any = Field(default=None, description="SelfExtend(...) or LMInfinite(...), or None.")
     max_tokens: int = Field(default=256, description="Tokens to generate per call.")
     temperature: Optional[float] = Field(default=0, description="Only 0 / None (greedy) is supported.")
-    stop: Optional[list[str]] = Field(default=None, description="Cut the output at the first of these strings.")
+    stop: Optional[list[str]] = Field(default=None, description="Stop generating at the first of these strings (a stopping criterion; the text is cut before it).")
     timeout: Optional[float] = Field(default=None, description="Stop generating after this many seconds.")
     max_retries: int = Field(default=0, description="Accepted for API compatibility; a local model is not retried.")
     api_key: Optional[SecretStr] = Field(default=None, description="Accepted for API compatibility; unused (local model).")
@@ -126,16 +126,13 @@ class ChatEntropyRetriever(BaseChatModel):
         names = {t["function"]["name"] for t in tools} if tools else None
         return ids, names
 
-    def _cut(self, text: str, stop: Optional[list[str]]) -> str:
-        for s in (stop or []) + (self.stop or []):
-            if s and s in text:
-                text = text[: text.index(s)]
-        return text
+    def _stops(self, stop: Optional[list[str]]) -> list[str]:
+        """The call's stop strings and the model's own: generation ends at the first of them."""
+        return list(stop or []) + list(self.stop or [])
 
-    def _message(self, text: str, names: Optional[set], stop, usage: dict) -> AIMessage:
+    def _message(self, text: str, names: Optional[set], usage: dict) -> AIMessage:
         from entropy_retriever.integration import parse_tool_calls
 
-        text = self._cut(text, stop)
         if names:
             content, calls = parse_tool_calls(text, names)
             tool_calls = [make_tool_call(name=c.name, args=c.arguments, id=c.id) for c in calls]
@@ -144,17 +141,17 @@ class ChatEntropyRetriever(BaseChatModel):
         return AIMessage(content=content, tool_calls=tool_calls, usage_metadata=usage)
 
     # ------------------------------------------------------------ generation
-    def _run(self, ids: list[int]):
-        return self.lm.generate_ids(ids, self.max_tokens, max_time=self.timeout)
+    def _run(self, ids: list[int], stop: Optional[list[str]] = None):
+        return self.lm.generate_ids(ids, self.max_tokens, max_time=self.timeout, stop=self._stops(stop))
 
-    def _result(self, out, names: Optional[set], stop) -> ChatResult:
+    def _result(self, out, names: Optional[set]) -> ChatResult:
         usage = {"input_tokens": out.prompt_tokens, "output_tokens": out.new_tokens,
                  "total_tokens": out.prompt_tokens + out.new_tokens}
-        return ChatResult(generations=[ChatGeneration(message=self._message(out.text, names, stop, usage))])
+        return ChatResult(generations=[ChatGeneration(message=self._message(out.text, names, usage))])
 
-    def _whole_chunk(self, out, names: Optional[set], stop) -> ChatGenerationChunk:
+    def _whole_chunk(self, out, names: Optional[set]) -> ChatGenerationChunk:
         """The whole output as one chunk: tool calls are only known once all of it is read."""
-        msg = self._message(out.text, names, stop, {})
+        msg = self._message(out.text, names, {})
         return ChatGenerationChunk(message=AIMessageChunk(content=msg.content, tool_call_chunks=_chunks(msg)))
 
     def _generate(
@@ -165,7 +162,7 @@ class ChatEntropyRetriever(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         ids, names = self._prompt(messages, kwargs)
-        return self._result(self._run(ids), names, stop)
+        return self._result(self._run(ids, stop), names)
 
     async def _agenerate(
         self,
@@ -175,7 +172,7 @@ class ChatEntropyRetriever(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         ids, names = self._prompt(messages, kwargs)
-        return self._result(await asyncio.to_thread(self._run, ids), names, stop)
+        return self._result(await asyncio.to_thread(self._run, ids, stop), names)
 
     def _stream(
         self,
@@ -186,23 +183,20 @@ class ChatEntropyRetriever(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         ids, names = self._prompt(messages, kwargs)
         if names:
-            yield self._whole_chunk(self._run(ids), names, stop)
+            yield self._whole_chunk(self._run(ids, stop), names)
             return
-        yield from self._pieces(self.lm.stream_ids(ids, self.max_tokens, max_time=self.timeout), stop, run_manager)
+        yield from self._pieces(self._stream_ids(ids, stop), run_manager)
 
-    def _pieces(self, pieces, stop, run_manager) -> Iterator[ChatGenerationChunk]:
-        text = ""
+    def _stream_ids(self, ids: list[int], stop: Optional[list[str]]):
+        return self.lm.stream_ids(ids, self.max_tokens, max_time=self.timeout, stop=self._stops(stop))
+
+    @staticmethod
+    def _pieces(pieces, run_manager) -> Iterator[ChatGenerationChunk]:
         for piece in pieces:
-            cut = self._cut(text + piece, stop)
-            delta = cut[len(text):]
-            if delta:
-                chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
-                if run_manager:
-                    run_manager.on_llm_new_token(delta, chunk=chunk)
-                yield chunk
-            if len(cut) < len(text + piece):  # a stop string appeared
-                return
-            text = cut
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
+            if run_manager:
+                run_manager.on_llm_new_token(piece, chunk=chunk)
+            yield chunk
 
     async def _astream(
         self,
@@ -215,11 +209,9 @@ class ChatEntropyRetriever(BaseChatModel):
 
         ids, names = self._prompt(messages, kwargs)
         if names:
-            yield self._whole_chunk(await asyncio.to_thread(self._run, ids), names, stop)
+            yield self._whole_chunk(await asyncio.to_thread(self._run, ids, stop), names)
             return
-        async for chunk in iterate_in_thread(
-            lambda: self._pieces(self.lm.stream_ids(ids, self.max_tokens, max_time=self.timeout), stop, None)
-        ):
+        async for chunk in iterate_in_thread(lambda: self._pieces(self._stream_ids(ids, stop), None)):
             if run_manager:
                 await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk

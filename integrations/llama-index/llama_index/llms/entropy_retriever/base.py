@@ -93,17 +93,26 @@ class LongContextLLM(CustomLLM):
         return self._lm.chat_prompt([{"role": "user", "content": prompt}])
 
     def _max_new(self, kwargs: dict) -> int:
-        return int(kwargs.get("max_new_tokens") or kwargs.get("max_tokens") or self.max_new_tokens)
+        """The call's ``max_new_tokens`` (or ``max_tokens``), else the LLM's; a bad value is an error, never the default."""
+        for name in ("max_new_tokens", "max_tokens"):
+            if kwargs.get(name) is not None:
+                return kwargs[name]  # LongContextLM checks it (a positive integer)
+        return self.max_new_tokens
+
+    @staticmethod
+    def _stop(kwargs: dict):
+        """The call's ``stop`` strings: generation ends at the first of them (a stopping criterion)."""
+        return kwargs.get("stop")
 
     # ----------------------------------------------------------- completion
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        out = self._lm.generate_ids(self._prompt_ids(prompt, formatted), self._max_new(kwargs))
+        out = self._lm.generate_ids(self._prompt_ids(prompt, formatted), self._max_new(kwargs), stop=self._stop(kwargs))
         return CompletionResponse(text=out.text, raw={"prompt_tokens": out.prompt_tokens, "new_tokens": out.new_tokens})
 
     @llm_completion_callback()
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
-        pieces = self._lm.stream_ids(self._prompt_ids(prompt, formatted), self._max_new(kwargs))
+        pieces = self._lm.stream_ids(self._prompt_ids(prompt, formatted), self._max_new(kwargs), stop=self._stop(kwargs))
 
         def gen() -> CompletionResponseGen:
             text = ""
@@ -116,7 +125,8 @@ class LongContextLLM(CustomLLM):
     @llm_completion_callback()
     async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         ids = self._prompt_ids(prompt, formatted)
-        out = await asyncio.to_thread(self._lm.generate_ids, ids, self._max_new(kwargs))
+        stop = self._stop(kwargs)
+        out = await asyncio.to_thread(lambda: self._lm.generate_ids(ids, self._max_new(kwargs), stop=stop))
         return CompletionResponse(text=out.text, raw={"prompt_tokens": out.prompt_tokens, "new_tokens": out.new_tokens})
 
     @llm_completion_callback()
@@ -124,11 +134,11 @@ class LongContextLLM(CustomLLM):
         from entropy_retriever.integration import iterate_in_thread
 
         ids = self._prompt_ids(prompt, formatted)
-        max_new = self._max_new(kwargs)
+        max_new, stop = self._max_new(kwargs), self._stop(kwargs)
 
         async def gen() -> CompletionResponseAsyncGen:
             text = ""
-            async for piece in iterate_in_thread(lambda: self._lm.stream_ids(ids, max_new)):
+            async for piece in iterate_in_thread(lambda: self._lm.stream_ids(ids, max_new, stop=stop)):
                 text += piece
                 yield CompletionResponse(text=text, delta=piece)
 
@@ -137,12 +147,12 @@ class LongContextLLM(CustomLLM):
     # ----------------------------------------------------------------- chat
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        out = self._lm.chat(self._messages(messages), self._max_new(kwargs))
+        out = self._lm.chat(self._messages(messages), self._max_new(kwargs), stop=self._stop(kwargs))
         return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=out.text))
 
     @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
-        pieces = self._lm.stream_chat(self._messages(messages), self._max_new(kwargs))
+        pieces = self._lm.stream_chat(self._messages(messages), self._max_new(kwargs), stop=self._stop(kwargs))
 
         def gen() -> ChatResponseGen:
             text = ""
@@ -154,19 +164,19 @@ class LongContextLLM(CustomLLM):
 
     @llm_chat_callback()
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        out = await asyncio.to_thread(self._lm.chat, self._messages(messages), self._max_new(kwargs))
+        converted, max_new, stop = self._messages(messages), self._max_new(kwargs), self._stop(kwargs)
+        out = await asyncio.to_thread(lambda: self._lm.chat(converted, max_new, stop=stop))
         return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=out.text))
 
     @llm_chat_callback()
     async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
         from entropy_retriever.integration import iterate_in_thread
 
-        converted = self._messages(messages)
-        max_new = self._max_new(kwargs)
+        converted, max_new, stop = self._messages(messages), self._max_new(kwargs), self._stop(kwargs)
 
         async def gen() -> ChatResponseAsyncGen:
             text = ""
-            async for piece in iterate_in_thread(lambda: self._lm.stream_chat(converted, max_new)):
+            async for piece in iterate_in_thread(lambda: self._lm.stream_chat(converted, max_new, stop=stop)):
                 text += piece
                 yield ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=text), delta=piece)
 
