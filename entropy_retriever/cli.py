@@ -189,7 +189,8 @@ def _print_answer(answer, args) -> None:
     key = answer.key_context
     quotes = answer.quotes() if getattr(args, "quote", True) else []
     if args.json:
-        out = {"answer": answer.text, "seconds": answer.seconds, "key_context": key.to_dict()}
+        out = {"answer": answer.text, "seconds": answer.seconds, "prompt_tokens": answer.prompt_tokens,
+               "key_context": key.to_dict()}
         if getattr(args, "quote", True):
             out["quotes"] = [asdict(q) for q in quotes]
         json.dump(out, sys.stdout, ensure_ascii=False, indent=1)

@@ -305,6 +305,8 @@ def load_model(
     torch_device = _normal_device(resolve_device(device))
     torch_dtype = resolve_dtype(dtype, torch_device)
     source = _source(name_or_path)
+    if isinstance(source, str):  # a hub id: fail at once when it cannot be had
+        _check_hub(source)
     if not shared:
         return _load(source, torch_device, torch_dtype, trust_remote_code, attn_implementation)
     key = (os.fspath(source), str(torch_device), torch_dtype, bool(trust_remote_code), attn_implementation)
@@ -359,8 +361,6 @@ class quiet_loading:
 def _load(source, torch_device, torch_dtype, trust_remote_code: bool, attn_implementation: str) -> LoadedModel:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if isinstance(source, str):
-        _check_hub(source)
     try:
         with quiet_loading():
             tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
