@@ -58,8 +58,9 @@ def supporting_sentences(answer: str, key_context, question: str = "", *, n: int
 
     A sentence's weight is the sum, over the answer's words it holds, of each word's rarity among
     the key context's sentences (numbers and other rare words count most); the question's words
-    break ties. Sentences holding none of the answer's words are never quoted, so an empty list
-    means that nothing in the key context backs the answer.
+    break ties. Sentences holding none of the answer's words, fragments of fewer than three words,
+    and sentences weighing less than half the best one are never quoted, so an empty list means
+    that nothing in the key context backs the answer.
     """
     wanted = set(_words(answer))
     if not wanted or n < 1:
@@ -75,12 +76,16 @@ def supporting_sentences(answer: str, key_context, question: str = "", *, n: int
     seen: set[str] = set()  # a sentence repeated in the text is quoted once
     for number, ((source, line, text), bag) in enumerate(zip(sentences, bags)):
         shared = sorted(bag & weight.keys())
-        if shared and text not in seen:
+        if shared and text not in seen and len(_WORD.findall(text)) >= 3:  # a sentence, not a stray fragment
             seen.add(text)
             score = sum(weight[w] for w in shared)
             ranked.append((-score, -len(bag & asked), number, Quote(source, line, _clip(text), tuple(shared))))
     ranked.sort(key=lambda item: item[:3])
-    return [item[3] for item in ranked[:n]]
+    if not ranked:
+        return []
+    best = -ranked[0][0]
+    # A second quote must back the answer about as well as the first: not a stray shared word.
+    return [item[3] for item in ranked[:n] if -item[0] >= 0.5 * best]
 
 
 def _clip(text: str) -> str:

@@ -45,3 +45,12 @@ def tiny_llama(vocab_size: int = 49152, window: int = 512, seed: int = 0):
 @pytest.fixture(scope="session")
 def tiny(tokenizer):
     return tiny_llama(vocab_size=len(tokenizer))
+
+
+@pytest.fixture(scope="session")
+def tiny_folder(tmp_path_factory, tiny, tokenizer):
+    """The tiny model saved as a model folder, for what loads by path (the command line, torchrun)."""
+    folder = tmp_path_factory.mktemp("tiny-model")
+    tiny.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

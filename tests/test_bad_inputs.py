@@ -41,14 +41,6 @@ DOC_FILE = Path(__file__).parents[1] / "docs" / "bad-inputs.md"
 
 
 @pytest.fixture(scope="module")
-def tiny_folder(tmp_path_factory, tiny, tokenizer):
-    folder = tmp_path_factory.mktemp("tiny-model")
-    tiny.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("inputs")
     (root / "log.txt").write_text(TEXT, encoding="utf-8")

@@ -120,3 +120,16 @@ def test_bad_configuration_is_an_input_error(tmp_path):
         FileAccess([])
     with pytest.raises(InputError, match="max_bytes"):
         FileAccess(tmp_path, max_bytes=0)
+
+
+def test_hard_links_are_refused_unless_allowed(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    outside = tmp_path / "outside.txt"
+    outside.write_text("kept outside the root")
+    os.link(outside, root / "link.txt")
+    (root / "plain.txt").write_text("an ordinary file")
+    with pytest.raises(FileAccessError, match="2 hard links"):
+        FileAccess(root).read_text("link.txt")
+    assert FileAccess(root).read_text("plain.txt") == "an ordinary file"
+    assert FileAccess(root, allow_hard_links=True).read_text("link.txt") == "kept outside the root"

@@ -26,14 +26,6 @@ QUESTIONS = [f"How many boats were there on day {i}?" for i in range(8)] + [
 ]
 
 
-@pytest.fixture(scope="module")
-def tiny_folder(tmp_path_factory, tiny, tokenizer):
-    folder = tmp_path_factory.mktemp("tiny-model")
-    tiny.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 # ------------------------------------------------------------------------------ quiet output
 @pytest.fixture()
 def fresh_warnings():

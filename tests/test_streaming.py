@@ -198,14 +198,6 @@ def test_threshold_is_capped(tiny, tokenizer, monkeypatch):
         r.select(TEXT, QUESTION)
 
 
-@pytest.fixture()
-def tiny_folder(tmp_path, tiny, tokenizer):
-    folder = tmp_path / "tiny"
-    tiny.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 @pytest.mark.slow  # three processes start torch: about 20 s
 def test_two_gloo_ranks_under_torchrun_equal_one_process(tiny_folder, tmp_path):
     """torchrun --nproc-per-node 2 -m entropy_retriever select ... prints what one process prints."""
