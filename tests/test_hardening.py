@@ -270,3 +270,14 @@ def test_selfextend_generation_past_the_window_warns_nothing(tiny, tokenizer, fr
     finally:
         logging.getLogger("transformers").removeHandler(handler)
     assert not [m for m in records if "friendly reminder" in m], records
+
+
+def test_the_reading_progress_bar_has_a_total_and_time_left(tiny, tokenizer, capsys):
+    reader = LongContextReader(tiny, tokenizer, signals=("bm25",), segment_tokens=48, top_k=1, progress=True)
+    reader.select(LOG, "Who keeps the lighthouse?")
+    err = capsys.readouterr().err
+    total = f"{len(LOG.encode()) / 1000:.2f}k"
+    assert f"/{total} [" in err and "<" in err and "B/s" in err  # done of the total, the time left, the rate
+    quiet = LongContextReader(tiny, tokenizer, signals=("bm25",), segment_tokens=48, top_k=1)  # not a terminal here
+    quiet.select(LOG, "Who keeps the lighthouse?")
+    assert capsys.readouterr().err == ""
