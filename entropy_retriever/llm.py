@@ -28,9 +28,13 @@ Message = dict  # {"role": "user" | "assistant" | "system" | "tool", "content": 
 
 @dataclass
 class Generation:
+    """Generated text, the prompt's and the output's sizes in tokens, and the bytes of keys and
+    values the decoding cache held at the end (what a bounded LM-Infinite cache keeps flat)."""
+
     text: str
     prompt_tokens: int
     new_tokens: int
+    cache_bytes: int = 0
 
 
 class _PastTheWindow(logging.Filter):
@@ -181,11 +185,12 @@ class LongContextLM:
         stop = _stop_strings(stop)
         kwargs = self._generate_kwargs(ids, max_new_tokens, max_time=max_time, stop=stop)
         with self.running(), torch.inference_mode():
-            out = self.model.generate(**kwargs)
-        new = out[0, len(ids):]
+            out = self.model.generate(**kwargs, return_dict_in_generate=True)
+        new = out.sequences[0, len(ids):]
         text = self.tokenizer.decode(new, skip_special_tokens=True)
         text, _ = cut_at_stop(text, stop)
-        return Generation(text=text.strip(), prompt_tokens=len(ids), new_tokens=int(new.numel()))
+        return Generation(text=text.strip(), prompt_tokens=len(ids), new_tokens=int(new.numel()),
+                          cache_bytes=_cache_bytes(_output_cache(out)))
 
     def generate(self, prompt: str, max_new_tokens: int | None = None, *, stop=None) -> Generation:
         return self.generate_ids(self.encode(prompt), max_new_tokens, stop=stop)
@@ -260,6 +265,24 @@ def _until_stop(pieces: Iterator[str], stops: tuple[str, ...]) -> Iterator[str]:
             held = held[len(held) - keep:]
     if held:
         yield held
+
+
+def _output_cache(out):
+    """The cache a ``generate`` output holds: ``cache`` from transformers 5.25 on (reading the old
+    ``past_key_values`` name there prints a deprecation notice), ``past_key_values`` before."""
+    names = getattr(out, "__dataclass_fields__", {})
+    return getattr(out, "cache" if "cache" in names else "past_key_values", None)
+
+
+def _cache_bytes(cache) -> int:
+    """Bytes of the keys and values a transformers cache holds (0 if there is none)."""
+    total = 0
+    for layer in getattr(cache, "layers", None) or ():
+        for name in ("keys", "values"):
+            tensor = getattr(layer, name, None)
+            if isinstance(tensor, torch.Tensor):
+                total += tensor.numel() * tensor.element_size()
+    return total
 
 
 def _positive(name: str, value) -> int:

@@ -161,3 +161,12 @@ def test_max_new_tokens_must_be_positive(tiny_lm, tokenizer):
             lm.generate("hello", max_new_tokens=bad)
     with pytest.raises(InputError, match="max_new_tokens"):
         LongContextLM(tiny_lm, tokenizer, max_new_tokens=0)
+
+
+def test_generation_reports_the_cache_it_held_and_lminfinite_keeps_it_flat(tiny_lm, tokenizer):
+    bounded = LongContextLM(tiny_lm, tokenizer, LMInfinite(n_local=64, n_global=4), max_new_tokens=4)
+    full = LongContextLM(tiny_lm, tokenizer, LMInfinite(n_local=64, n_global=4, bounded_cache=False), max_new_tokens=4)
+    sizes = {n: (bounded.generate("word " * n).cache_bytes, full.generate("word " * n).cache_bytes) for n in (100, 200, 400)}
+    assert sizes[100][0] == sizes[200][0] == sizes[400][0] > 0  # 4 + 64 keys a layer, whatever the length
+    assert sizes[100][1] < sizes[200][1] < sizes[400][1]  # every key a layer
+    assert sizes[400][1] / sizes[400][0] > 4
