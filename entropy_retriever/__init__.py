@@ -8,15 +8,23 @@ modules, for those who need it: ``entropy_retriever.scoring`` (custom certainty 
 framework adapters build on).
 """
 
-from .attention import LMInfinite, SelfExtend, extend_context
-from .errors import ContextTooLongError, EntropyRetrieverError, InputError, ModelLoadError
-from .files import FileAccess, FileAccessError
-from .llm import LongContextLM
-from .models import load_model
-from .reader import Answer, LongContextReader
-from .rerank import CertaintyReranker, Passage, RankedPassage
-from .selection import KeyContext, Selection
-from .tool import LongFileQA
+import warnings as _warnings
+
+from tqdm import TqdmWarning as _TqdmWarning
+
+# transformers imports tqdm.auto, which warns "IProgress not found" in a notebook without
+# ipywidgets (its text bars work): a library prints nothing its user did not ask for.
+with _warnings.catch_warnings():
+    _warnings.simplefilter("ignore", _TqdmWarning)
+    from .attention import LMInfinite, SelfExtend, extend_context
+    from .errors import ContextTooLongError, EntropyRetrieverError, InputError, ModelLoadError
+    from .files import FileAccess, FileAccessError
+    from .llm import LongContextLM
+    from .models import load_model
+    from .reader import Answer, LongContextReader
+    from .rerank import CertaintyReranker, Passage, RankedPassage
+    from .selection import KeyContext, Selection
+    from .tool import LongFileQA
 
 __all__ = [
     "Answer",

@@ -167,7 +167,7 @@ def gguf_model_path(gguf: Path, name: str) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source, file = gguf.parent, gguf.name
-    with quiet_loading():
+    with quiet_loading(gguf=True):
         tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=file)
         quantized = AutoModelForCausalLM.from_pretrained(source, gguf_file=file)
     config = quantized.config
@@ -329,33 +329,46 @@ def clear_model_cache() -> int:
 
 class quiet_loading:
     """Transformers' and the hub's progress bars ("Loading weights", downloads) off for a block:
-    a library prints nothing its user did not ask for. Restored after, if they were on."""
+    a library prints nothing its user did not ask for. Restored after, if they were on.
+
+    ``gguf=True`` also silences the GGUF reader's own bar (first use of the embedded model),
+    which ignores that switch; its module is imported only then. ``tqdm.auto`` warns "IProgress
+    not found" when first imported in a notebook without ipywidgets, and loading imports it:
+    that warning is left out too (tqdm falls back to text bars, which is all we need).
+    """
+
+    def __init__(self, *, gguf: bool = False) -> None:
+        self.gguf = gguf
 
     def __enter__(self):
         import functools
+        import warnings
 
+        from tqdm import TqdmWarning
         from transformers.utils import logging as hf_logging
 
+        self.warnings = warnings.catch_warnings()
+        self.warnings.__enter__()
+        warnings.simplefilter("ignore", TqdmWarning)
         self.was_on = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()
-        # The GGUF reader draws its own tqdm bar, deaf to the switch above: silence it here.
-        try:
+        self.gguf_module = self.gguf_tqdm = None
+        if self.gguf:
             import transformers.modeling_gguf_pytorch_utils as gguf_utils
-        except ImportError:
-            gguf_utils = None
-        self.gguf = gguf_utils
-        self.gguf_tqdm = getattr(gguf_utils, "tqdm", None)
-        if self.gguf_tqdm is not None:
-            gguf_utils.tqdm = functools.partial(self.gguf_tqdm, disable=True)
+
+            self.gguf_module, self.gguf_tqdm = gguf_utils, getattr(gguf_utils, "tqdm", None)
+            if self.gguf_tqdm is not None:
+                gguf_utils.tqdm = functools.partial(self.gguf_tqdm, disable=True)
         return self
 
     def __exit__(self, *exc):
         from transformers.utils import logging as hf_logging
 
         if self.gguf_tqdm is not None:
-            self.gguf.tqdm = self.gguf_tqdm
+            self.gguf_module.tqdm = self.gguf_tqdm
         if self.was_on:
             hf_logging.enable_progress_bar()
+        self.warnings.__exit__(*exc)
 
 
 def _load(source, torch_device, torch_dtype, trust_remote_code: bool, attn_implementation: str) -> LoadedModel:

@@ -333,8 +333,13 @@ class LongContextReader:
         show = self.progress if self.progress is not None else sys.stderr.isatty()
         if not show:
             return None
-        from tqdm.auto import tqdm
+        import warnings
 
+        from tqdm import TqdmWarning
+
+        with warnings.catch_warnings():  # "IProgress not found" in a notebook without ipywidgets: text bars do
+            warnings.simplefilter("ignore", TqdmWarning)
+            from tqdm.auto import tqdm
         return tqdm(total=_input_bytes(context), unit="B", unit_scale=True, desc=f"reading ({self.method})",
                     leave=False, file=sys.stderr)
 
