@@ -156,6 +156,17 @@ def ids(batch: int, length: int, seed: int = 1):
 POLICIES = [pytest.param(SE, id="selfextend"), pytest.param(LMI, id="lminfinite")]
 
 
+def left_padded(lengths: list[int]):
+    """A batch of rows of these lengths, left-padded to the first (the longest): (ids, mask)."""
+    total = lengths[0]
+    x = ids(len(lengths), total)
+    mask = torch.zeros(len(lengths), total, dtype=torch.long)
+    for row, n in enumerate(lengths):
+        mask[row, total - n :] = 1
+        x[row, : total - n] = 0
+    return x, mask
+
+
 # ---------------------------------------------------------------------------- tests
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("policy", POLICIES)
@@ -231,11 +242,7 @@ def test_decode_and_chunked_prefill_with_cache_equal_the_oracle(family, policy, 
 def test_batch_of_three_with_left_padding_equals_the_oracle(family, policy):
     model = build(family)
     lengths = [40, 29, 17]
-    x = ids(3, 40)
-    mask = torch.zeros(3, 40, dtype=torch.long)
-    for row, n in enumerate(lengths):
-        mask[row, 40 - n :] = 1
-        x[row, : 40 - n] = 0
+    x, mask = left_padded(lengths)
     expected = oracle_logits(model, policy, x, mask)
     with torch.no_grad(), extend_context(model, policy):
         got = model(input_ids=x, attention_mask=mask, position_ids=_positions(mask)).logits

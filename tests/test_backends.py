@@ -13,12 +13,17 @@ import itertools
 import pytest
 import torch
 
-from entropy_retriever.attention.backends import BACKENDS
+from entropy_retriever.attention.backends import BACKENDS as KERNELS
+from entropy_retriever.attention.flex import attend_flex, flex_available
 
-DEVICES = {"math": "cpu", "cpu_flash": "cpu", "cuda": "cuda", "npu": "npu"}
+# Every kernel, and flex_attention (eager on CPU: the same masks a GPU compiles).
+BACKENDS = {**KERNELS, "flex": attend_flex}
+DEVICES = {"math": "cpu", "cpu_flash": "cpu", "cuda": "cuda", "npu": "npu", "flex": "cpu"}
 
 
 def available(name: str) -> bool:
+    if name == "flex" and not flex_available():
+        return False
     device = DEVICES[name]
     if device == "cuda":
         return torch.cuda.is_available()
@@ -86,8 +91,8 @@ def test_backend_equals_the_oracle(backend, shape_index, mask_kind, causal):
 
 
 def test_the_grid_has_rows_with_no_key_and_every_backend():
-    """The grid is not vacuous: it holds empty rows, causal rectangles, and all four backends."""
-    assert sorted({g[0] for g in GRID}) == ["cpu_flash", "cuda", "math", "npu"]
+    """The grid is not vacuous: it holds empty rows, causal rectangles, and all five backends (flex included)."""
+    assert sorted({g[0] for g in GRID}) == ["cpu_flash", "cuda", "flex", "math", "npu"]
     gen = torch.Generator().manual_seed(0)
     assert not make_mask("empty_rows", 1, 5, 5, gen)[0].any()
     assert any(SHAPES[i][2] != SHAPES[i][3] for i in range(len(SHAPES)))

@@ -118,7 +118,7 @@ BACKENDS: dict[str, Attend] = {
 def backend_for(device: torch.device, requested: str = "auto") -> Attend:
     if requested != "auto":
         if requested not in BACKENDS:
-            raise InputError(f"unknown attention backend {requested!r}: choose 'auto' or one of {sorted(BACKENDS)}")
+            raise InputError(f"unknown attention backend {requested!r}: choose 'auto', 'flex' or one of {sorted(BACKENDS)}")
         return BACKENDS[requested]
     if device.type == "cpu":
         return attend_cpu_flash

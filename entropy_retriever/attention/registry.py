@@ -26,6 +26,7 @@ from ..errors import InputError
 from ..models import model_lock
 from .backends import backend_for
 from .engine import TwoBranchEngine
+from .flex import FlexEngine, flex_available
 from .policies import Policy
 from .rope import inv_freq_lookup, text_config
 
@@ -113,11 +114,43 @@ def make_attention_function(model, policy, backend: str = "auto", calls: Optiona
             valid = (kpos >= 0) if valid is None else valid & (kpos >= 0)
         device = query.device
         if device not in engines:
-            engines[device] = TwoBranchEngine(policy, backend_for(device, backend))
+            engines[device] = _engine(policy, device, backend)
         out = engines[device](query, key, value, qpos, kpos, valid, scale, inv_freq_of(module.layer_idx), far_keys)
         return out.transpose(1, 2).contiguous().to(query.dtype), None  # (B, Lq, H, D)
 
     return attention
+
+
+def measured_backend(device: torch.device, path=None) -> str:
+    """What ``backend="auto"`` runs on a CUDA device: ``"flex"`` or ``"cuda"`` (the efficient SDPA
+    kernel), as ``python -m benchmarks gpu`` measured on a GPU of that name (it records the faster
+    in ``<cache>/attention-backend.json``); the efficient SDPA kernel when nothing was measured."""
+    import json
+
+    from ..models import cache_dir
+
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return "auto"
+    path = path if path is not None else cache_dir() / "attention-backend.json"
+    try:
+        choice = json.loads(path.read_text()).get(torch.cuda.get_device_name(device), {}).get("backend")
+    except (OSError, ValueError, AttributeError):
+        return "cuda"
+    return choice if choice in ("flex", "cuda") else "cuda"
+
+
+def _engine(policy, device: torch.device, backend: str):
+    """The engine for ``backend``: flex_attention with predicate block masks (``"flex"``), or the
+    two-branch engine over a partial-attention kernel (``"auto"``, ``"math"``, ``"cpu_flash"``, ...).
+    On CUDA, ``"auto"`` follows the GPU benchmark's measurement (:func:`measured_backend`)."""
+    if backend == "auto" and device.type == "cuda":
+        backend = measured_backend(device)
+    if backend == "flex":
+        if not flex_available():
+            raise InputError(f"backend='flex' needs torch.nn.attention.flex_attention with auxiliary outputs "
+                             f"(torch >= 2.9; this is {torch.__version__}): use backend='auto'")
+        return FlexEngine(policy)
+    return TwoBranchEngine(policy, backend_for(device, backend))
 
 
 def _check_policy(policy) -> None:
@@ -155,7 +188,7 @@ def _register(model, policy, backend: str) -> str:
             f"{model.__class__.__name__} does not dispatch attention through transformers' AttentionInterface "
             "(remote code or an old model file), so a policy cannot be applied to it"
         )
-    backend_for(model.device, backend)  # an unknown backend name fails here, before any forward
+    _engine(policy, model.device, backend)  # an unknown backend name fails here, before any forward
     calls: dict = {}
     name = f"{_PREFIX}{next(_names)}"
     AttentionInterface.register(name, make_attention_function(model, policy, backend, calls))
