@@ -41,7 +41,7 @@ def _kernel(device_type: str) -> Callable:
     from torch.nn.attention.flex_attention import flex_attention
 
     if device_type == "cuda":
-        return torch.compile(flex_attention, dynamic=False)
+        return torch.compile(flex_attention)  # shapes that change (decode) become dynamic on recompiling
     return flex_attention
 
 
