@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import asdict
@@ -28,6 +29,9 @@ examples:
   entropy-retriever select notes.txt "When was the contract signed?" --json > key.json
   entropy-retriever demo
 """
+
+
+STDIN = "<stdin>"
 
 
 def _add_reader_options(parser: argparse.ArgumentParser) -> None:
@@ -100,9 +104,10 @@ def _reader(args):
 
 def _context(file: str):
     if file == "-":  # spooled to a temporary file, a chunk at a time: bounded memory, and read twice
+        from .segments import Document
         from .streaming import spool_stdin
 
-        return spool_stdin()
+        return Document(spool_stdin(), id=STDIN)  # its spans are reported as <stdin>'s, not the spool file's
     return Path(file)
 
 
@@ -111,8 +116,6 @@ def _distributed() -> None:
 
     Each rank gets an equal share of the machine's cores when several share one machine.
     """
-    import os
-
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return
@@ -260,14 +263,15 @@ def main(argv: list[str] | None = None) -> int:
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, terminate) if in_main else None
     try:
+        if getattr(args, "file", None) == "-" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise InputError("standard input cannot be shared by several torchrun ranks (each would read its own): "
+                             "save it to a file and pass the file's path")
         _distributed()
         return {"ask": _cmd_ask, "select": _cmd_select, "demo": _cmd_demo}[args.command](args)
     except EntropyRetrieverError as exc:
         print(f"entropy-retriever: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader of our output went away (| head): nothing more to say
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except KeyboardInterrupt:

@@ -119,6 +119,12 @@ def test_command_line(case, args, message, files, tiny_folder, capsys, monkeypat
     assert re.search(message, err), err
 
 
+def test_command_line_stdin_under_torchrun_is_refused_before_joining_the_group(capsys, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun sets it; joining the group would wait for rank 1
+    err = _one_line_error(capsys, main(["select", "-", QUESTION]))
+    assert "standard input cannot be shared by several torchrun ranks" in err
+
+
 def test_command_line_journal_of_another_run_is_refused_and_kept(files, tiny_folder, tmp_path, capsys):
     journal = tmp_path / "run.jsonl"
     base = ["select", str(files / "log.txt"), QUESTION, "--model", str(tiny_folder), *TINY, "--checkpoint", str(journal)]
@@ -324,7 +330,7 @@ def test_framework_tools(case, tiny, tokenizer, tmp_path):
 
 def test_the_matrix_is_documented_and_large_enough():
     """docs/bad-inputs.md lists every class, and there are at least 40 across the three surfaces."""
-    ids = [c[0] for c in CLI_CASES] + ["cli-journal-of-another-run"] + API_IDS + FRAMEWORK_IDS
+    ids = [c[0] for c in CLI_CASES] + ["cli-journal-of-another-run", "cli-stdin-under-torchrun"] + API_IDS + FRAMEWORK_IDS
     assert len(set(ids)) == len(ids) >= 40
     documented = set(re.findall(r"`((?:cli|api|llamaindex|langchain)-[a-z0-9-]+)`", DOC_FILE.read_text()))
     assert set(ids) - {"cli-missing-npu"} <= documented, sorted(set(ids) - documented)

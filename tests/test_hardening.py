@@ -281,3 +281,22 @@ def test_the_reading_progress_bar_has_a_total_and_time_left(tiny, tokenizer, cap
     quiet = LongContextReader(tiny, tokenizer, signals=("bm25",), segment_tokens=48, top_k=1)  # not a terminal here
     quiet.select(LOG, "Who keeps the lighthouse?")
     assert capsys.readouterr().err == ""
+
+
+def test_standard_input_is_read_like_a_file_and_named_stdin(tiny_folder):
+    """`select -` spools standard input (bounded memory) and reports its spans as <stdin>'s."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "entropy_retriever", "select", "-", "Who keeps the lighthouse?", "--model", str(tiny_folder),
+         "--device", "cpu", "--segment-tokens", "48", "--top-k", "2", "--signals", "bm25", "--json"],
+        input=LOG, capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    key = json.loads(run.stdout)
+    assert key["spans"] and all(span["source"] == "<stdin>" for span in key["spans"])
+    for span in key["spans"]:
+        assert LOG[span["start"]:span["end"]] == span["text"]
+        assert LOG.count("\n", 0, span["start"]) + 1 == span["line_start"]
+    assert "Ortega" in key["text"]
