@@ -11,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .errors import EntropyRetrieverError, InputError, check_text
+from .evidence import clip
 from .reader import DEFAULT_SEGMENT_TOKENS, DEFAULT_TOKEN_BUDGET
 from .fusion import DEFAULT_SIGNALS, SIGNALS
 from .scoring import DEFAULT_METRIC, METRICS, TEMPLATES
@@ -145,17 +146,9 @@ def _is_main() -> bool:
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
-def _snippet(text: str, width: int = 96) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def _where(span) -> str:
-    lines = ""
-    if span.line_start:
-        lines = f"line {span.line_start}" if span.line_end == span.line_start else f"lines {span.line_start}-{span.line_end}"
-        lines += ", "
     source = f"{span.source}: " if span.source else ""
+    lines = f"{span.lines}, " if span.lines else ""
     return f"{source}{lines}characters {span.start}-{span.end}"
 
 
@@ -167,7 +160,7 @@ def _evidence(key) -> str:
     ]
     for number, span in enumerate(key.spans, 1):
         out.append(f"  [{number}] {_where(span)}, score {span.score:.4f}")
-        out.append(f"      {_snippet(span.text)}")
+        out.append(f"      {clip(span.text, 96)}")
     return "\n".join(out)
 
 

@@ -19,6 +19,13 @@ class ContextTooLongError(EntropyRetrieverError, ValueError):
     """A prompt does not fit the reading model's window."""
 
 
+def check_positive(name: str, value) -> int:
+    """``value`` if it is a positive integer (not a bool), else an InputError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
 _SURROGATE = None
 
 

@@ -79,7 +79,7 @@ def supporting_sentences(answer: str, key_context, question: str = "", *, n: int
         if shared and text not in seen and len(_WORD.findall(text)) >= 3:  # a sentence, not a stray fragment
             seen.add(text)
             score = sum(weight[w] for w in shared)
-            ranked.append((-score, -len(bag & asked), number, Quote(source, line, _clip(text), tuple(shared))))
+            ranked.append((-score, -len(bag & asked), number, Quote(source, line, clip(text), tuple(shared))))
     ranked.sort(key=lambda item: item[:3])
     if not ranked:
         return []
@@ -88,6 +88,7 @@ def supporting_sentences(answer: str, key_context, question: str = "", *, n: int
     return [item[3] for item in ranked[:n] if -item[0] >= 0.5 * best]
 
 
-def _clip(text: str) -> str:
+def clip(text: str, width: int = _MAX_QUOTE_CHARS) -> str:
+    """``text`` on one line (whitespace runs collapsed), cut to ``width`` characters with an ellipsis."""
     text = " ".join(text.split())
-    return text if len(text) <= _MAX_QUOTE_CHARS else text[: _MAX_QUOTE_CHARS - 1] + "…"
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -34,6 +34,11 @@ DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 _SNIFF_BYTES = 8192
 
 
+def looks_binary(head: bytes) -> bool:
+    """The rule for "not a text file": a NUL byte among the first 8 KiB."""
+    return b"\x00" in head[:_SNIFF_BYTES]
+
+
 class FileAccessError(InputError):
     """A path the long-file tool refuses to read; the message is safe to show an agent."""
 
@@ -131,7 +136,7 @@ class FileAccess:
             os.close(fd)
         if len(data) > self.max_bytes:  # grew after the check
             raise FileAccessError(f"{shown!r} is over this tool's limit of {self.max_bytes:,} bytes.")
-        if b"\x00" in data[:_SNIFF_BYTES]:
+        if looks_binary(data):
             raise FileAccessError(f"{shown!r} looks binary (it contains NUL bytes): this tool reads text files only.")
         try:
             return data.decode("utf-8")

@@ -16,9 +16,9 @@ from typing import Iterator, Sequence
 
 import torch
 
-from .attention.cache import make_cache
+from .attention.cache import cache_bytes, make_cache
 from .attention.registry import policy_active, validate_policy
-from .errors import ContextTooLongError, InputError, check_text
+from .errors import ContextTooLongError, InputError, check_positive, check_text
 from .scoring import model_window
 
 __all__ = ["LongContextLM", "Generation"]
@@ -84,7 +84,7 @@ class LongContextLM:
         self.tokenizer = tokenizer
         self.policy = policy
         self.backend = backend
-        self.max_new_tokens = _positive("max_new_tokens", max_new_tokens)
+        self.max_new_tokens = check_positive("max_new_tokens", max_new_tokens)
         self.trained_window = model_window(model)
         if policy is not None:
             validate_policy(model, policy, backend=backend)  # once per (model, policy): a clear error now
@@ -93,7 +93,7 @@ class LongContextLM:
     def from_pretrained(cls, name_or_path=None, *, policy=None, device="auto", dtype="auto", **kwargs):
         from .models import load_model
 
-        _positive("max_new_tokens", kwargs.get("max_new_tokens", 128))  # before the slow load
+        check_positive("max_new_tokens", kwargs.get("max_new_tokens", 128))  # before the slow load
         model, tokenizer = load_model(name_or_path, device=device, dtype=dtype)
         return cls(model, tokenizer, policy, **kwargs)
 
@@ -151,7 +151,7 @@ class LongContextLM:
     # ------------------------------------------------------------ generation
     def _generate_kwargs(self, ids: list[int], max_new_tokens: int | None, streamer=None, max_time: float | None = None,
                          stop: tuple[str, ...] = ()) -> dict:
-        max_new = self.max_new_tokens if max_new_tokens is None else _positive("max_new_tokens", max_new_tokens)
+        max_new = self.max_new_tokens if max_new_tokens is None else check_positive("max_new_tokens", max_new_tokens)
         if not ids:
             raise InputError("the prompt is empty: pass some text to continue (or a chat message)")
         self.check_fits(len(ids), max_new)
@@ -190,7 +190,7 @@ class LongContextLM:
         text = self.tokenizer.decode(new, skip_special_tokens=True)
         text, _ = cut_at_stop(text, stop)
         return Generation(text=text.strip(), prompt_tokens=len(ids), new_tokens=int(new.numel()),
-                          cache_bytes=_cache_bytes(_output_cache(out)))
+                          cache_bytes=cache_bytes(_output_cache(out)))
 
     def generate(self, prompt: str, max_new_tokens: int | None = None, *, stop=None) -> Generation:
         return self.generate_ids(self.encode(prompt), max_new_tokens, stop=stop)
@@ -272,23 +272,6 @@ def _output_cache(out):
     ``past_key_values`` name there prints a deprecation notice), ``past_key_values`` before."""
     names = getattr(out, "__dataclass_fields__", {})
     return getattr(out, "cache" if "cache" in names else "past_key_values", None)
-
-
-def _cache_bytes(cache) -> int:
-    """Bytes of the keys and values a transformers cache holds (0 if there is none)."""
-    total = 0
-    for layer in getattr(cache, "layers", None) or ():
-        for name in ("keys", "values"):
-            tensor = getattr(layer, name, None)
-            if isinstance(tensor, torch.Tensor):
-                total += tensor.numel() * tensor.element_size()
-    return total
-
-
-def _positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 def _cache_kwarg(model) -> str:

@@ -305,18 +305,23 @@ def load_model(
     torch_device = _normal_device(resolve_device(device))
     torch_dtype = resolve_dtype(dtype, torch_device)
     source = _source(name_or_path)
-    if isinstance(source, str):  # a hub id: fail at once when it cannot be had
-        _check_hub(source)
     if not shared:
-        return _load(source, torch_device, torch_dtype, trust_remote_code, attn_implementation)
+        return _fresh(source, torch_device, torch_dtype, trust_remote_code, attn_implementation)
     key = (os.fspath(source), str(torch_device), torch_dtype, bool(trust_remote_code), attn_implementation)
     with _shared_guard:
         lock = _shared_locks.setdefault(key, threading.Lock())
     with lock:  # one load per key; other keys load in parallel
         found = _shared.get(key)
         if found is None:
-            found = _shared[key] = _load(source, torch_device, torch_dtype, trust_remote_code, attn_implementation)
+            found = _shared[key] = _fresh(source, torch_device, torch_dtype, trust_remote_code, attn_implementation)
         return found
+
+
+def _fresh(source, *args) -> LoadedModel:
+    """Load for real; a hub id first fails at once if it cannot be had (see :func:`_check_hub`)."""
+    if isinstance(source, str):
+        _check_hub(source)
+    return _load(source, *args)
 
 
 def clear_model_cache() -> int:
@@ -332,9 +337,7 @@ class quiet_loading:
     a library prints nothing its user did not ask for. Restored after, if they were on.
 
     ``gguf=True`` also silences the GGUF reader's own bar (first use of the embedded model),
-    which ignores that switch; its module is imported only then. ``tqdm.auto`` warns "IProgress
-    not found" when first imported in a notebook without ipywidgets, and loading imports it:
-    that warning is left out too (tqdm falls back to text bars, which is all we need).
+    which ignores that switch; its module is imported only then.
     """
 
     def __init__(self, *, gguf: bool = False) -> None:
@@ -342,14 +345,9 @@ class quiet_loading:
 
     def __enter__(self):
         import functools
-        import warnings
 
-        from tqdm import TqdmWarning
         from transformers.utils import logging as hf_logging
 
-        self.warnings = warnings.catch_warnings()
-        self.warnings.__enter__()
-        warnings.simplefilter("ignore", TqdmWarning)
         self.was_on = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()
         self.gguf_module = self.gguf_tqdm = None
@@ -368,7 +366,6 @@ class quiet_loading:
             self.gguf_module.tqdm = self.gguf_tqdm
         if self.was_on:
             hf_logging.enable_progress_bar()
-        self.warnings.__exit__(*exc)
 
 
 def _load(source, torch_device, torch_dtype, trust_remote_code: bool, attn_implementation: str) -> LoadedModel:

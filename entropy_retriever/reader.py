@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, check_positive
 from .fusion import (
     BM25,
     DEFAULT_SIGNALS,
@@ -333,13 +333,8 @@ class LongContextReader:
         show = self.progress if self.progress is not None else sys.stderr.isatty()
         if not show:
             return None
-        import warnings
+        from tqdm.auto import tqdm  # first imported, quietly, by the package's __init__
 
-        from tqdm import TqdmWarning
-
-        with warnings.catch_warnings():  # "IProgress not found" in a notebook without ipywidgets: text bars do
-            warnings.simplefilter("ignore", TqdmWarning)
-            from tqdm.auto import tqdm
         return tqdm(total=_input_bytes(context), unit="B", unit_scale=True, desc=f"reading ({self.method})",
                     leave=False, file=sys.stderr)
 
@@ -363,7 +358,7 @@ class LongContextReader:
         selected = time.perf_counter()
         if key.meta.get("empty"):
             raise InputError(f"nothing to answer from: {key.meta['empty']}")
-        max_new = self.max_new_tokens if max_new_tokens is None else _positive("max_new_tokens", max_new_tokens)
+        max_new = self.max_new_tokens if max_new_tokens is None else check_positive("max_new_tokens", max_new_tokens)
         shard = Shard.current(self.distributed)
         out = None
         if shard.is_main:
@@ -407,12 +402,6 @@ def _check_signals(signals, threshold, *, resolve: bool = True) -> tuple[str, ..
             "signals, choose top_k or token_budget"
         )
     return signals
-
-
-def _positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 def _check_options(
@@ -459,8 +448,8 @@ def _check_options(
             f"token_budget={budget} cannot hold one segment of about {segment_tokens} "
             f"tokens: raise token_budget or lower segment_tokens (to at most {2 * budget})"
         )
-    _positive("batch_tokens", batch_tokens)
-    _positive("max_new_tokens", max_new_tokens)
+    check_positive("batch_tokens", batch_tokens)
+    check_positive("max_new_tokens", max_new_tokens)
 
 
 def _warn_if_path(text: str) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Union
 
 from .errors import InputError, check_text
+from .files import looks_binary
 
 __all__ = ["Document", "Segment", "Segmenter", "Context"]
 
@@ -25,7 +26,6 @@ __all__ = ["Document", "Segment", "Segmenter", "Context"]
 # line, after a line break, or after sentence-final punctuation and its closing quotes.
 _BOUNDARY = re.compile(r"\n[ \t]*\n\s*|\n|[.!?。！？](?:[\"'”’)\]]*)[ \t]+")
 _READ_BYTES = 1 << 20  # bytes read from a file at a time
-_SNIFF_BYTES = 8192  # a NUL byte among a file's first bytes marks it as binary
 # Text with no boundary at all (one enormous line) is cut at whitespace (else anywhere) into
 # units of at most this many characters, so that tokenising it stays cheap and bounded.
 _MAX_UNIT_CHARS = 1 << 17
@@ -153,7 +153,7 @@ class Segmenter:
             before = os.fstat(handle.fileno())
             while True:
                 data = handle.read(_READ_BYTES)
-                if not consumed and b"\x00" in data[:_SNIFF_BYTES]:
+                if not consumed and looks_binary(data):
                     raise InputError(
                         f"{path} looks like a binary file (it holds NUL bytes), not text: extract its text "
                         "first (for example with pdftotext, or by saving it as plain text) and read that"

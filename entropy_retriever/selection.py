@@ -43,6 +43,13 @@ class KeptSpan:
     line_end: int = 0
 
     @property
+    def lines(self) -> str:
+        """``"line 7"`` or ``"lines 7-12"``; ``""`` when the lines are not known."""
+        if not self.line_start:
+            return ""
+        return f"line {self.line_start}" if self.line_end == self.line_start else f"lines {self.line_start}-{self.line_end}"
+
+    @property
     def score(self) -> float:
         """The best (lowest) score among the span's segments."""
         return min(self.scores)
@@ -68,9 +75,9 @@ class KeyContext:
             out["segments"] = [asdict(segment) for segment in self.segments]
         return out
 
-    def write_json(self, stream, **extra) -> None:
-        """Write ``{**extra, "key_context" or the fields...}`` as JSON to ``stream``, one segment at a
-        time, so that the table of a very long input is never built whole in memory."""
+    def write_json(self, stream) -> None:
+        """Write :meth:`to_dict` as JSON to ``stream``, one segment at a time, so that the table of
+        a very long input is never built whole in memory."""
         import json
 
         head = self.to_dict(segments=False)

@@ -70,10 +70,6 @@ class LongFileQA:
     def run(self, path: Union[str, os.PathLike], question: str) -> str:
         """The answer as text for an agent, with the character ranges it was read from."""
         answer = self.answer(path, question)
-        spans = ", ".join(_lines(s) for s in answer.key_context.spans)
+        spans = ", ".join(f"{s.lines} (characters {s.start}-{s.end})" for s in answer.key_context.spans)
         return f"{answer.text}\n\n(read from {spans} of {os.fspath(path)})"
 
-
-def _lines(span) -> str:
-    lines = f"line {span.line_start}" if span.line_end == span.line_start else f"lines {span.line_start}-{span.line_end}"
-    return f"{lines} (characters {span.start}-{span.end})"

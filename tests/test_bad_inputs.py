@@ -254,11 +254,16 @@ API_IDS = [
 ]
 
 
+def _case(cases: list, ids: list[str], case: str) -> tuple:
+    """(call, error, message) of ``case``, after checking that the table holds exactly ``ids``."""
+    table = {c[0]: c[1:] for c in cases}
+    assert set(table) == set(ids)
+    return table[case]
+
+
 @pytest.mark.parametrize("case", API_IDS)
 def test_api(case, tiny, tokenizer, tmp_path):
-    cases = {c[0]: c[1:] for c in api_cases(tiny, tokenizer, tmp_path)}
-    assert set(cases) == set(API_IDS)
-    call, error, message = cases[case]
+    call, error, message = _case(api_cases(tiny, tokenizer, tmp_path), API_IDS, case)
     with pytest.raises(error) as info:
         call()
     if error is not TypeError:  # a misspelt keyword stays Python's own TypeError, which names it
@@ -315,9 +320,7 @@ FRAMEWORK_IDS = [
 
 @pytest.mark.parametrize("case", FRAMEWORK_IDS)
 def test_framework_tools(case, tiny, tokenizer, tmp_path):
-    cases = {c[0]: c[1:] for c in framework_cases(tiny, tokenizer, tmp_path)}
-    assert set(cases) == set(FRAMEWORK_IDS)
-    call, error, message = cases[case]
+    call, error, message = _case(framework_cases(tiny, tokenizer, tmp_path), FRAMEWORK_IDS, case)
     if error is str:  # a refusal handed to the agent as the tool's output
         out = call()
     else:

@@ -74,11 +74,7 @@ class LambdaCache(DynamicCache):
 
     def stored_bytes(self) -> int:
         """Bytes held by the cached keys and values now."""
-        total = 0
-        for layer in self.layers:
-            if layer.is_initialized:
-                total += layer.keys.numel() * layer.keys.element_size() + layer.values.numel() * layer.values.element_size()
-        return total
+        return cache_bytes(self)
 
 
 class GroupedKeyLayer(DynamicLayer):
@@ -121,3 +117,14 @@ class GroupedKeyCache(DynamicCache):
             GroupedKeyLayer(policy, inv_freq_of(i)) if type(layer) is DynamicLayer else layer
             for i, layer in enumerate(self.layers)
         ]
+
+
+def cache_bytes(cache) -> int:
+    """Bytes of the keys and values a transformers cache holds now (0 for None or an empty cache)."""
+    total = 0
+    for layer in getattr(cache, "layers", None) or ():
+        for name in ("keys", "values"):
+            tensor = getattr(layer, name, None)
+            if isinstance(tensor, torch.Tensor):
+                total += tensor.numel() * tensor.element_size()
+    return total
