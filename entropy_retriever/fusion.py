@@ -83,9 +83,14 @@ def rrf_array(scores: Sequence[Sequence[float]], k: int = RRF_K):
     fused = np.zeros(n, dtype=np.float64)
     for values in scores:
         v = np.asarray(values, dtype=np.float64)
-        first_rank = np.searchsorted(np.sort(v), v, side="left") + 1  # ties share the better rank
-        fused -= 1.0 / (k + first_rank)
-    return fused / (len(scores) / (k + 1))
+        ordered = np.sort(v)
+        weight = np.searchsorted(ordered, v, side="left").astype(np.float64)  # ties share the better rank
+        del ordered  # at most three arrays of 8 bytes an item at a time, beside ``fused``
+        weight += k + 1  # ranks count from 1
+        np.reciprocal(weight, out=weight)
+        fused -= weight
+    fused /= len(scores) / (k + 1)
+    return fused
 
 
 def terms(text: str) -> list[str]:
@@ -106,15 +111,16 @@ class BM25:
         self.query = sorted(set(terms(question)))
         self._query_set = frozenset(self.query)
         self.k1, self.b = k1, b
-        # Compact, for inputs of millions of segments: 4 bytes of length and 4 per query term each.
+        # Compact, for inputs of millions of segments: 4 bytes of length and 2 per query term each.
         self.lengths = array("I")
-        self.counts = array("I")  # row-major: one row of len(query) counts per text
+        self.counts = array("H")  # row-major: one row of len(query) counts per text, capped at 65,535
 
     def add(self, text: str) -> None:
         words = terms(text)
         found = Counter(w for w in words if w in self._query_set)
         self.lengths.append(len(words))
-        self.counts.extend(found.get(t, 0) for t in self.query)
+        # A term's weight tf / (tf + norm) has all but reached 1 long before 65,535 occurrences.
+        self.counts.extend(min(found.get(t, 0), 65_535) for t in self.query)
 
     def scores(self) -> list[float]:
         return self.score_array().tolist()

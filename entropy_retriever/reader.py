@@ -200,6 +200,7 @@ class LongContextReader:
         values: dict[str, array] = {}
         for name in self.signals:
             values[name] = bm25.score_array() if name == "bm25" else records.scores[name]
+        bm25 = None  # its term counts are no longer needed
         for name in per_segment:
             if np.isnan(np.frombuffer(values[name], dtype=np.float64)).any():
                 raise RuntimeError(f"some segments have no {name} score after scoring: this is a bug, please report it")
@@ -295,12 +296,12 @@ class LongContextReader:
         order = sorted(kept)
         wanted: dict[str, list] = {}
         for i in order:
-            wanted.setdefault(records.source_of(i), []).append((records.start[i], records.end[i]))
+            wanted.setdefault(records.source_of(i), []).append(records.span_of(i))
         lines: dict = {}
         texts = read_spans(self.segmenter.sources(context), wanted, lines=lines)
         out = []
         for i in order:
-            source, start, end = records.source_of(i), records.start[i], records.end[i]
+            source, (start, end) = records.source_of(i), records.span_of(i)
             text = texts.get((source, start, end))
             if text is None or digest(text) != records.digest_of(i):
                 raise InputError(

@@ -235,7 +235,7 @@ class Selection:
         import numpy as np
 
         values = np.asarray(scores, dtype=np.float64)
-        ranked = np.lexsort((np.arange(len(values)), values))  # by score, ties by position (8 bytes an item)
+        ranked = np.argsort(values, kind="stable")  # by score, ties by position (8 bytes an item)
         if self.top_k is not None:
             return {int(i) for i in ranked[: self.top_k]}
         if self.threshold is not None:

@@ -1,7 +1,7 @@
 """Selection over inputs of any length: compact per-segment records, a resumable journal, shards.
 
 While the reader streams an input, every segment leaves behind only a record of a few tens of
-bytes: its span, its token counts, an 8-byte digest of its text and each per-segment signal's
+bytes: its span, its token count, an 8-byte digest of its text and each per-segment signal's
 score (BM25 keeps its term counts, ``fusion.BM25``). No text is kept. Why no pool of candidate
 texts: with several signals the ranking is a reciprocal-rank fusion, and BM25's idf and average
 length move with every new segment, so no segment can be ruled out before the input ends.
@@ -22,6 +22,7 @@ holds every score and selects the same key context.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import math
@@ -71,16 +72,23 @@ def digest(text: str) -> bytes:
 
 
 class SegmentRecords:
-    """Every segment's span, token counts, digest and per-segment signal scores, in compact arrays."""
+    """Every segment's span, token count, digest and per-segment signal scores, in compact arrays.
+
+    About 24 bytes a segment plus 8 per per-segment signal: its start (8 bytes), its length in
+    characters (4), its tokens (4) and the digest of its text (8). Sources are kept as runs (a
+    source's segments are consecutive), and budget sizes only where they differ from the token
+    count (a token budget counted with another tokenizer's rule).
+    """
 
     def __init__(self, signals: Sequence[str]) -> None:
         self.sources: list[str] = []
+        self._run_first = array("q")  # the first segment of each run of one source
+        self._run_source = array("i")  # which source each run is
         self._source_number: dict[str, int] = {}
-        self.source = array("i")
         self.start = array("q")
-        self.end = array("q")
-        self.n_tokens = array("i")
-        self.budget_tokens = array("i")
+        self.length = array("I")
+        self.n_tokens = array("I")
+        self._budget: array | None = None  # only once some budget size differs from the token count
         self.digests = bytearray()
         self.scores = {name: array("d") for name in signals}
 
@@ -92,23 +100,40 @@ class SegmentRecords:
         if number is None:
             number = self._source_number[segment.source] = len(self.sources)
             self.sources.append(segment.source)
-        self.source.append(number)
+        if not self._run_source or self._run_source[-1] != number:
+            self._run_first.append(len(self.start))
+            self._run_source.append(number)
+        if budget_tokens != segment.n_tokens and self._budget is None:
+            self._budget = array("I", self.n_tokens)
         self.start.append(segment.start)
-        self.end.append(segment.end)
+        self.length.append(segment.end - segment.start)
         self.n_tokens.append(segment.n_tokens)
-        self.budget_tokens.append(budget_tokens)
+        if self._budget is not None:
+            self._budget.append(budget_tokens)
         self.digests += digest(segment.text)
         for values in self.scores.values():
             values.append(math.nan)  # filled in when scored (here, from the journal, or from another rank)
+
+    @property
+    def budget_tokens(self) -> array:
+        """Each segment's size against a token budget (its token count unless counted otherwise)."""
+        return self.n_tokens if self._budget is None else self._budget
 
     def digest_of(self, index: int) -> bytes:
         return bytes(self.digests[index * DIGEST_BYTES:(index + 1) * DIGEST_BYTES])
 
     def source_of(self, index: int) -> str:
-        return self.sources[self.source[index]]
+        return self.sources[self._run_source[bisect.bisect_right(self._run_first, index) - 1]]
+
+    def span_of(self, index: int) -> tuple[int, int]:
+        """``(start, end)``: the segment's characters in its source."""
+        start = self.start[index]
+        return start, start + self.length[index]
 
     def nbytes(self) -> int:
-        arrays = [self.source, self.start, self.end, self.n_tokens, self.budget_tokens, *self.scores.values()]
+        arrays = [self._run_first, self._run_source, self.start, self.length, self.n_tokens, *self.scores.values()]
+        if self._budget is not None:
+            arrays.append(self._budget)
         return sum(a.itemsize * len(a) for a in arrays) + len(self.digests)
 
 
@@ -131,7 +156,7 @@ class SegmentTable(Sequence):
         if not 0 <= index < len(self):
             raise IndexError(index)
         r = self._records
-        return SegmentScore(index, r.source_of(index), r.start[index], r.end[index], float(self._fused[index]),
+        return SegmentScore(index, r.source_of(index), *r.span_of(index), float(self._fused[index]),
                             index in self._kept, {name: float(values[index]) for name, values in self._signals.items()})
 
     def __eq__(self, other) -> bool:
@@ -264,24 +289,54 @@ class Journal:
     def __init__(self, path: str | os.PathLike, valid_for: dict) -> None:
         self.path = Path(path)
         self.valid_for = valid_for
-        self.done: dict[int, tuple[bytes, dict]] = {}  # index -> (digest, {signal: score})
+        # What an earlier run recorded, compact (about 16 bytes a segment and 8 per signal):
+        # indices ascending, with digests and scores at the same positions.
+        self._indices = array("q")
+        self._digests = bytearray()
+        self._scores: dict[str, array] = {}
         self._handle = None
         if self.path.exists():
             self._load()
+
+    def __len__(self) -> int:
+        """How many segments the journal had recorded when it was opened."""
+        return len(self._indices)
 
     def _refuse(self, why: str) -> InputError:
         return InputError(f"checkpoint {self.path}: {why}. It was left as it is; pass another path, or delete it to start over.")
 
     def _load(self) -> None:
-        raw = self.path.read_bytes()
-        if not raw:
-            return
-        lines = raw.split(b"\n")
-        complete = lines[:-1]  # the text after the last newline is a line cut short (or empty)
-        if not complete:
-            raise self._refuse("it has no complete header line")
+        """Read the journal a line at a time; a last line cut short (a run killed mid-write) is dropped."""
+        kept_bytes = 0
+        with open(self.path, "rb") as handle:
+            header_line = handle.readline()
+            if not header_line:
+                return
+            if not header_line.endswith(b"\n"):
+                raise self._refuse("it has no complete header line")
+            self._check_header(header_line)
+            kept_bytes = len(header_line)
+            for number, line in enumerate(handle, start=2):
+                if not line.endswith(b"\n"):
+                    break  # cut short: dropped below
+                try:
+                    entry = json.loads(line)
+                    digests = [bytes.fromhex(d) for d in entry["d"]]
+                    scores = {str(k): [float(x) for x in v] for k, v in entry["s"].items()}
+                    indices = [int(i) for i in entry["i"]]
+                    if any(len(d) != DIGEST_BYTES for d in digests) or any(len(v) != len(indices) for v in scores.values()):
+                        raise ValueError
+                    self._add(indices, digests, scores, number)
+                except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+                    raise self._refuse(f"line {number} is corrupted") from None
+                kept_bytes += len(line)
+        if kept_bytes < self.path.stat().st_size:  # drop the line cut short, so that appending starts on a fresh line
+            with open(self.path, "r+b") as handle:
+                handle.truncate(kept_bytes)
+
+    def _check_header(self, line: bytes) -> None:
         try:
-            header = json.loads(complete[0])
+            header = json.loads(line)
         except ValueError:
             raise self._refuse("its first line is not a journal header") from None
         if not isinstance(header, dict) or header.get("journal") != "entropy-retriever":
@@ -293,25 +348,28 @@ class Journal:
         if differ:
             detail = "; ".join(f"{k}: journal {theirs.get(k)!r}, now {self.valid_for.get(k)!r}" for k in differ[:4])
             raise self._refuse(f"it was written for another run ({detail})")
-        for number, line in enumerate(complete[1:], start=2):
-            try:
-                entry = json.loads(line)
-                for i, index in enumerate(entry["i"]):
-                    self.done[int(index)] = (bytes.fromhex(entry["d"][i]), {k: float(v[i]) for k, v in entry["s"].items()})
-            except (ValueError, KeyError, TypeError, IndexError):
-                raise self._refuse(f"line {number} is corrupted") from None
-        if lines[-1]:  # drop the line cut short, so that appending starts on a fresh line
-            with open(self.path, "r+b") as handle:
-                handle.truncate(len(raw) - len(lines[-1]))
+
+    def _add(self, indices: list[int], digests: list[bytes], scores: dict[str, list[float]], number: int) -> None:
+        if not self._indices:
+            self._scores = {name: array("d") for name in scores}
+        if set(scores) != set(self._scores):
+            raise ValueError("other signals than the lines before")
+        for position, index in enumerate(indices):
+            if self._indices and index <= self._indices[-1]:
+                raise ValueError("segments out of order")  # a run writes its windows in input order
+            self._indices.append(index)
+            self._digests += digests[position]
+            for name, values in scores.items():
+                self._scores[name].append(values[position])
 
     def recorded(self, index: int, text_digest: bytes) -> dict | None:
         """The scores recorded for segment ``index``, or None; an error if its text differs."""
-        entry = self.done.get(index)
-        if entry is None:
+        position = bisect.bisect_left(self._indices, index)
+        if position == len(self._indices) or self._indices[position] != index:
             return None
-        if entry[0] != text_digest:
+        if self._digests[position * DIGEST_BYTES:(position + 1) * DIGEST_BYTES] != text_digest:
             raise self._refuse(f"segment {index} of the input differs from the one it recorded (the input changed)")
-        return entry[1]
+        return {name: values[position] for name, values in self._scores.items()}
 
     def append(self, indices: Sequence[int], digests: Sequence[bytes], scores: dict[str, Sequence[float]]) -> None:
         if self._handle is None:

@@ -17,7 +17,8 @@ from entropy_retriever import InputError, LongContextReader, Selection
 from entropy_retriever.fusion import fuse_signals
 from entropy_retriever.segments import Document
 from entropy_retriever.selection import select_key_context
-from entropy_retriever.streaming import Journal, read_spans
+from entropy_retriever.segments import Segment
+from entropy_retriever.streaming import DIGEST_BYTES, Journal, Shard, SegmentRecords, digest, read_spans
 
 TEXT = "".join(
     f"Entry {i}. The lighthouse keeper wrote that the lamp was {('trimmed', 'cleaned', 'relit')[i % 3]} "
@@ -49,7 +50,29 @@ def test_streamed_selection_equals_selection_over_the_whole_list(tiny, tokenizer
     assert spans(key) == spans(expected) and key.text == expected.text
     assert [s.score for s in key.segments] == pytest.approx([s.score for s in expected.segments], abs=1e-4)
     assert len(key.segments) == len(segments) and sum(s.selected for s in key.segments) >= 1
-    assert key.meta["record_bytes"] / len(segments) < 80  # a few tens of bytes per segment
+    per_signal = 8 * (len(r.signals) - ("bm25" in r.signals))
+    assert key.meta["record_bytes"] / len(segments) <= 24 + per_signal + 12 / len(segments)  # one source: one run
+
+
+def test_records_keep_sources_spans_and_budgets_compactly():
+    records = SegmentRecords(["certainty"])
+    texts = {"a": ["one two ", "three "], "b": ["four"], "c": ["five six", " seven"]}
+    made = []
+    for source, pieces in texts.items():
+        start = 0
+        for piece in pieces:
+            made.append(Segment(len(made), source, start, start + len(piece), piece, len(piece.split())))
+            start += len(piece)
+    for segment in made:
+        records.add(segment, segment.n_tokens)
+    assert records.budget_tokens is records.n_tokens  # no second array while the sizes agree
+    assert [records.source_of(i) for i in range(len(made))] == [s.source for s in made]
+    assert [records.span_of(i) for i in range(len(made))] == [(s.start, s.end) for s in made]
+    assert [records.digest_of(i) for i in range(len(made))] == [digest(s.text) for s in made]
+    assert records.nbytes() == len(made) * (8 + 4 + 4 + DIGEST_BYTES + 8) + 3 * 12  # three runs of one source each
+    # a budget counted another way appears only once it differs, the earlier sizes filled in
+    records.add(Segment(len(made), "c", 14, 18, "more", 1), 3)
+    assert list(records.budget_tokens) == [s.n_tokens for s in made] + [3] and list(records.n_tokens)[-1] == 1
 
 
 @settings(max_examples=200, deadline=None)
@@ -182,6 +205,16 @@ def test_journal_for_another_run_corrupted_or_cut_short(tiny, tokenizer, tmp_pat
     other.write_text("just some notes\n")
     with pytest.raises(InputError, match="not a journal header|not an entropy-retriever journal"):
         Journal(other, {})
+
+    header, *rows = good.split(b"\n")[:-1]
+    assert len(rows) >= 2
+    swapped = b"\n".join([header, rows[1], rows[0], *rows[2:]]) + b"\n"  # windows out of input order
+    journal.write_bytes(swapped)
+    with pytest.raises(InputError, match="line 3 is corrupted"):
+        r.select(TEXT, QUESTION, checkpoint=journal)
+    assert journal.read_bytes() == swapped
+    journal.write_bytes(good)
+    assert len(Journal(journal, r._valid_for(QUESTION, Shard.current(None)))) == len(first.segments)
 
     changed = tmp_path / "changed.jsonl"
     r.select(TEXT, QUESTION, checkpoint=changed)
