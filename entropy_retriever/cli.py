@@ -39,7 +39,7 @@ def _add_reader_options(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
     model.add_argument("--model", default=None, help="a local model folder or hub id (default: embedded SmolLM2-135M-Instruct)")
     model.add_argument("--device", default="auto", help="auto (CUDA, then Ascend NPU, then CPU), cpu, cuda, cuda:1, npu:0 ...")
-    model.add_argument("--dtype", default="auto", help="auto (bfloat16 on accelerators, float32 on CPU), float32, bfloat16, float16")
+    model.add_argument("--dtype", default="auto", help="auto (bfloat16 on accelerators; on CPU float32, or what `calibrate` recorded), float32, bfloat16, float16")
     sel = parser.add_argument_group("selection")
     how = sel.add_mutually_exclusive_group()
     how.add_argument("--budget", type=int, default=None, help=f"keep the best segments that fit this many tokens (default {DEFAULT_TOKEN_BUDGET})")
@@ -79,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--depth", type=float, default=0.3, help="where the fact sits, 0 (start) to 1 (end); default 0.3")
     demo.add_argument("--max-new-tokens", type=int, default=32)
     _add_reader_options(demo)
+    cal = sub.add_parser("calibrate", help="measure float32 against bfloat16 scoring on this CPU and record the faster one for --dtype auto",
+                         description="Score a document in float32 and bfloat16 side by side on this CPU and record the choice that "
+                                     "--dtype auto (dtype='auto') then uses here: bfloat16 only where the CPU has native bfloat16 "
+                                     "instructions, it is faster, and it selects the same segments; float32 otherwise.")
+    cal.add_argument("--model", default=None, help="the model to measure with (default: embedded SmolLM2-135M-Instruct)")
+    cal.add_argument("--tokens", type=int, default=4000, help="document length in tokens (default 4000)")
+    cal.add_argument("--no-record", action="store_true", help="measure and print, but record nothing")
+    cal.add_argument("--json", action="store_true", help="print the measurement as JSON")
     return parser
 
 
@@ -240,6 +248,19 @@ def _cmd_demo(args) -> int:
     return 0 if correct else 1
 
 
+def _cmd_calibrate(args) -> int:
+    from .cpu_dtype import calibrate, record_path
+
+    result = calibrate(args.model, tokens=args.tokens, record=not args.no_record)
+    if args.json:
+        json.dump(asdict(result), sys.stdout, indent=1)
+        print()
+    else:
+        print(result.describe())
+        print("recorded in " + str(record_path()) if not args.no_record else "(not recorded: --no-record)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in ("ask", "select", "demo") and args.no_progress:
@@ -260,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
             raise InputError("standard input cannot be shared by several torchrun ranks (each would read its own): "
                              "save it to a file and pass the file's path")
         _distributed()
-        return {"ask": _cmd_ask, "select": _cmd_select, "demo": _cmd_demo}[args.command](args)
+        commands = {"ask": _cmd_ask, "select": _cmd_select, "demo": _cmd_demo, "calibrate": _cmd_calibrate}
+        return commands[args.command](args)
     except EntropyRetrieverError as exc:
         print(f"entropy-retriever: error: {exc}", file=sys.stderr)
         return 2

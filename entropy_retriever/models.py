@@ -119,11 +119,17 @@ _DTYPES = {
 
 
 def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
-    """``auto`` picks bfloat16 on accelerators and float32 on CPU."""
+    """``auto`` picks bfloat16 on accelerators; on CPU, what ``entropy-retriever calibrate`` measured
+    and recorded for this CPU (bfloat16 only where it is native, faster and selects the same
+    segments: :mod:`entropy_retriever.cpu_dtype`), else float32."""
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype == "auto":
-        return torch.float32 if device.type == "cpu" else torch.bfloat16
+        if device.type != "cpu":
+            return torch.bfloat16
+        from .cpu_dtype import recorded_cpu_dtype
+
+        return recorded_cpu_dtype() or torch.float32
     try:
         return _DTYPES[dtype]
     except KeyError:
