@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .errors import EntropyRetrieverError, InputError, check_text
 from .evidence import clip
+from .streaming import join_process_group
 from .reader import DEFAULT_SEGMENT_TOKENS, DEFAULT_TOKEN_BUDGET
 from .fusion import DEFAULT_SIGNALS, SIGNALS
 from .scoring import DEFAULT_METRIC, METRICS, TEMPLATES
@@ -118,34 +119,6 @@ def _context(file: str):
 
         return Document(spool_stdin(), id=STDIN)  # its spans are reported as <stdin>'s, not the spool file's
     return Path(file)
-
-
-def _distributed() -> None:
-    """Under torchrun (WORLD_SIZE > 1), join the process group: gloo on CPU, NCCL on CUDA, HCCL on Ascend.
-
-    Each rank gets an equal share of the machine's cores when several share one machine.
-    """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return
-    import torch
-    import torch.distributed as dist
-
-    from .models import _npu_available
-
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
-    if torch.cuda.is_available():
-        torch.cuda.set_device(local_rank)
-        backend = "nccl"
-    elif _npu_available():
-        torch.npu.set_device(local_rank)
-        backend = "hccl"
-    else:
-        backend = "gloo"
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, local_world)))
-    if not dist.is_initialized():
-        dist.init_process_group(backend=backend)
 
 
 def _is_main() -> bool:
@@ -280,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "file", None) == "-" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise InputError("standard input cannot be shared by several torchrun ranks (each would read its own): "
                              "save it to a file and pass the file's path")
-        _distributed()
+        join_process_group()
         commands = {"ask": _cmd_ask, "select": _cmd_select, "demo": _cmd_demo, "calibrate": _cmd_calibrate}
         return commands[args.command](args)
     except EntropyRetrieverError as exc:

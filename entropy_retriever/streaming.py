@@ -39,7 +39,7 @@ from .errors import InputError
 from .selection import SegmentScore
 from .segments import Segment
 
-__all__ = ["Journal", "SegmentRecords", "SegmentTable", "Shard", "digest", "read_spans", "spool_stdin"]
+__all__ = ["Journal", "SegmentRecords", "SegmentTable", "Shard", "digest", "join_process_group", "read_spans", "spool_stdin"]
 
 DIGEST_BYTES = 8
 JOURNAL_VERSION = 1
@@ -280,6 +280,39 @@ class Shard:
         box = [value]
         dist.broadcast_object_list(box, src=0)
         return box[0]
+
+
+def join_process_group() -> "Shard":
+    """Under torchrun (``WORLD_SIZE`` > 1), join the process group as the command line does, and
+    return this rank's :class:`Shard` (a single shard when not launched by torchrun).
+
+    The backend follows the device: NCCL on CUDA (each rank on GPU ``LOCAL_RANK``), HCCL on an
+    Ascend NPU through ``torch_npu``, gloo on CPU. Each rank gets an equal share of the machine's
+    cores (torchrun itself gives every rank one thread). Call it once, before building a reader,
+    in a script that ``torchrun`` launches; the reader then shards on its own.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Shard()
+    import torch
+    import torch.distributed as dist
+
+    from .models import _npu_available
+
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+        backend = "nccl"
+    elif _npu_available():
+        torch.npu.set_device(local_rank)
+        backend = "hccl"
+    else:
+        backend = "gloo"
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, local_world)))
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    return Shard.current(True)
 
 
 # ------------------------------------------------------------------------------- journal

@@ -257,3 +257,38 @@ def test_two_gloo_ranks_under_torchrun_equal_one_process(tiny_folder, tmp_path):
     assert [s["score"] for s in both["segments"]] == pytest.approx([s["score"] for s in one["segments"]], abs=1e-5)
     assert both["meta"]["ranks"] == 2 and one["meta"]["ranks"] == 1
     assert sorted(p.name for p in tmp_path.glob("ranks.rank*")) == ["ranks.rank0-of-2.jsonl", "ranks.rank1-of-2.jsonl"]
+
+
+API_SCRIPT = """
+import json, sys, torch
+from entropy_retriever import LongContextReader
+from entropy_retriever.streaming import join_process_group
+shard = join_process_group()
+reader = LongContextReader.from_pretrained(sys.argv[1], device="cpu", segment_tokens=48, top_k=3,
+                                           signals=("certainty", "bm25"), progress=False)
+key = reader.select(open(sys.argv[2], encoding="utf-8").read(), sys.argv[3])
+print(json.dumps({"rank": shard.rank, "size": shard.size, "threads": torch.get_num_threads(),
+                  "spans": [[s.start, s.end] for s in key.spans], "ranks": key.meta["ranks"]}))
+"""
+
+
+@pytest.mark.slow  # three processes start torch
+def test_a_script_of_one_s_own_shards_under_torchrun_through_join_process_group(tiny_folder, tmp_path):
+    """The API under torchrun: join_process_group() (what the CLI calls), then an ordinary reader."""
+    doc = tmp_path / "log.txt"
+    doc.write_text(TEXT, encoding="utf-8")
+    script = tmp_path / "mine.py"
+    script.write_text(API_SCRIPT, encoding="utf-8")
+    args = [str(tiny_folder), str(doc), QUESTION]
+    alone = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=600)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    one = json.loads(alone.stdout)
+    assert (one["rank"], one["size"], one["ranks"]) == (0, 1, 1)
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
+    two = subprocess.run([torchrun, "--nproc-per-node", "2", "--master-port", "29563", str(script), *args],
+                         capture_output=True, text=True, timeout=600)
+    assert two.returncode == 0, two.stderr[-3000:]
+    ranks = sorted((json.loads(line) for line in two.stdout.splitlines() if line.startswith("{")), key=lambda r: r["rank"])
+    assert [(r["rank"], r["size"], r["ranks"]) for r in ranks] == [(0, 2, 2), (1, 2, 2)]
+    assert all(r["spans"] == one["spans"] for r in ranks)  # every rank selects what one process selects
+    assert all(r["threads"] == max(1, (os.cpu_count() or 1) // 2) for r in ranks)  # an equal share of the cores

@@ -154,11 +154,12 @@ def part_memory(args, work: Path, tiny: Path, rows: list) -> list[str]:
         f"From the smallest to the largest input (the target: at most 0.1 of the text added): the lowest peak RSS rose by "
         f"**{peak_ratio:.3f}** of the text added, the RSS between windows by **{between_ratio:.3f}**; the records "
         f"themselves took {last['record_bytes'] / mb:.1f} MB at the largest. The peak is the RSS between windows plus what "
-        "one batch's forward pass allocates and frees (some 40-55 MB with this model's 49k-word vocabulary), and the size "
-        "of that transient varies from run to run by 10-40 MB on one and the same input (with glibc's default allocator, "
-        "460-501 MB for one 1M-token input), which is more than the increment it is meant to show; hence the lowest of "
-        f"{args.memory_repeats} runs, and the RSS right after each window (once its buffers are handed back), which does "
-        "not vary. The column before last is what holding every Segment (as the reader did before it streamed) adds to a "
+        "one batch's forward pass allocates and frees: logits over the 49k-word vocabulary and attention buffers for up to "
+        "4,096 tokens, bounded by the batch and not by the input, 50-100 MB here. How much of that glibc holds at the worst "
+        "moment varies from run to run by up to 40 MB on one and the same input (460-501 MB measured for one 1M-token "
+        "input), more than the increment the peak is meant to show; hence the lowest of "
+        f"{args.memory_repeats} runs, and the RSS right after each window (once its buffers are handed back), which "
+        "varies by under 1 MB between runs. The column before last is what holding every Segment (as the reader did before it streamed) adds to a "
         "process's RSS: more than the text itself.")
     return lines
 
