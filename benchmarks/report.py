@@ -64,9 +64,9 @@ SUITES = {
         "Scale: memory, resume, sharding, CPU dtype",
         "`select` run as a command in a fresh process for each measurement. Memory: peak RSS at growing "
         "input sizes (a file of generated sentences), beside what only holding every segment, as the "
-        "reader did before it streamed, adds to a process's RSS. Resume: a run killed (SIGTERM) once half its segments are "
-        "journaled, then the same command again. Sharding: 2 gloo ranks under torchrun against 1 process, "
-        "on this machine's 2 cores. Throughput: the scorer in float32 and bfloat16, interleaved.",
+        "reader did before it streamed, adds to a process's RSS. Resume: a run killed (SIGTERM) once about half its segments are "
+        "journaled (the first window past 45%), then the same command again. Sharding: 2 gloo ranks under torchrun "
+        "against 1 process on 1 core and on both of this machine's 2 cores. Throughput: the scorer in float32 and bfloat16, interleaved.",
     ),
 }
 

@@ -240,8 +240,9 @@ def part_shard(args, work: Path, rows: list) -> list[str]:
             f"| 2 gloo ranks under torchrun ({per_rank} core{'s' if per_rank > 1 else ''} each) | {two_s:.1f} | 1.00 |",
             "", f"{one['meta']['context_tokens']:,} tokens, {one['meta']['n_segments']} segments, the real model; same spans in "
                 f"all three runs: **{same_spans}**, largest certainty difference {worst:.1e}. One process's threads already "
-                f"gain {single_s / one_s:.2f}x from {cores} cores, so no split of the same cores between ranks can gain more "
-                f"than {one_s * cores / single_s:.2f}x over it; sharding pays where each rank has cores or a device of its own."]
+                f"gain {single_s / one_s:.2f}x from {cores} cores, and 2 ranks {single_s / two_s:.2f}x, so over the threaded "
+                f"process the ranks gain only the ratio of the two, {one_s / two_s:.2f}x; sharding pays where each rank has "
+                "cores or a device of its own."]
 
 
 def part_throughput(args, rows: list) -> list[str]:
