@@ -28,7 +28,9 @@ WORDS = ("harbour lamp keeper ledger storm gull rail tide night oil wick glass n
 
 def add_arguments(p) -> None:
     p.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 4_000_000, 16_000_000], help="input sizes in tokens (memory)")
-    p.add_argument("--memory-repeats", type=int, default=2, help="runs per input size; the lowest peak counts (memory)")
+    p.add_argument("--memory-repeats", type=int, default=1, help="runs per input size; the lowest peak counts (memory)")
+    p.add_argument("--mmap-threshold", type=int, default=64 * 1024,
+                   help="glibc's mmap threshold in the measured processes, in bytes (memory; 0: glibc's own, growing one)")
     p.add_argument("--resume-tokens", type=int, default=1_000_000, help="input size of the resume check (tiny model)")
     p.add_argument("--resume-real-tokens", type=int, default=50_000, help="input size of the resume check (real model)")
     p.add_argument("--shard-tokens", type=int, default=50_000, help="input size of the sharding check (real model)")
@@ -123,7 +125,8 @@ def part_memory(args, work: Path, tiny: Path, rows: list) -> list[str]:
         size = path.stat().st_size
         peaks, betweens, times = [], [], []
         for _ in range(args.memory_repeats):
-            result, seconds, peak, between = cli(select_args(path, tiny), between=True)
+            pinned = {"MALLOC_MMAP_THRESHOLD_": str(args.mmap_threshold)} if args.mmap_threshold else {}
+            result, seconds, peak, between = cli(select_args(path, tiny), between=True, env=pinned)
             peaks.append(peak)
             betweens.append(between)
             times.append(seconds)
@@ -151,17 +154,22 @@ def part_memory(args, work: Path, tiny: Path, rows: list) -> list[str]:
     peak_ratio = (last["peak_rss"] - base["peak_rss"]) / added
     between_ratio = (last["between_windows_rss"] - base["between_windows_rss"]) / added
     lines.append("")
+    allocator = (f"glibc's mmap threshold set to {args.mmap_threshold:,} bytes (`MALLOC_MMAP_THRESHOLD_`)" if args.mmap_threshold
+                 else "glibc's default allocator settings")
     lines.append(
-        f"From the smallest to the largest input (the target: at most 0.1 of the text added): the lowest peak RSS rose by "
+        f"From the smallest to the largest input (the target: at most 0.1 of the text added): peak RSS rose by "
         f"**{peak_ratio:.3f}** of the text added, the RSS between windows by **{between_ratio:.3f}**; the records "
-        f"themselves took {last['record_bytes'] / mb:.1f} MB at the largest. The peak is the RSS between windows plus what "
-        "one batch's forward pass allocates and frees: logits over the 49k-word vocabulary and attention buffers for up to "
-        "4,096 tokens, bounded by the batch and not by the input, 50-100 MB here. How much of that glibc holds at the worst "
-        "moment varies from run to run by up to 40 MB on one and the same input (460-501 MB measured for one 1M-token "
-        "input), more than the increment the peak is meant to show; hence the lowest of "
-        f"{args.memory_repeats} runs, and the RSS right after each window (once its buffers are handed back), which "
-        "varies by under 1 MB between runs. The column before last is what holding every Segment (as the reader did before it streamed) adds to a "
-        "process's RSS: more than the text itself.")
+        f"themselves took {last['record_bytes'] / mb:.1f} MB at the largest. The measured processes ran with {allocator}. "
+        "Why: the peak is the RSS between windows plus what one batch's forward pass allocates and frees (logits over "
+        "the 49k-word vocabulary, attention buffers; some 35 MB for up to 4,096 tokens, bounded by the batch, not the "
+        "input). With glibc's default, growing mmap threshold those buffers come from the heap after the first few "
+        "batches, and how much of the heap is held at the worst moment varies from run to run by up to 40 MB on one and "
+        "the same input (460-501 MB for one 1M-token input), more than the increment to be shown. With a 64 KiB "
+        "threshold every such buffer is mapped and handed back when freed, and the same input's peak is the same in "
+        "every run (443 MB three times for a 250k-token input, where the default gave 474-485 MB). "
+        "The RSS between windows is read right after each window's buffers are handed back. The column before last "
+        "is what holding every Segment (as the reader did before it streamed) adds to a process's RSS: more than the "
+        "text itself.")
     return lines
 
 
