@@ -18,6 +18,7 @@ or a record for another CPU or torch, ``auto`` is float32.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -49,16 +50,21 @@ def native_bf16() -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & set(flags.split()))
 
 
-def this_cpu() -> dict:
-    """What a recorded choice is valid for: the CPU's model name, its capability, torch's version."""
+@functools.lru_cache(maxsize=1)
+def _machine() -> tuple[tuple[str, str], ...]:
+    """The CPU's model name, its capability and torch's version: read once per process."""
     name = platform.processor() or platform.machine()
     try:
         name = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                     if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return {"cpu": name, "capability": torch.backends.cpu.get_cpu_capability(), "native_bf16": native_bf16(),
-            "torch": torch.__version__}
+    return (("cpu", name), ("capability", torch.backends.cpu.get_cpu_capability()), ("torch", torch.__version__))
+
+
+def this_cpu() -> dict:
+    """What a recorded choice is valid for: the CPU's model name, its capability, torch's version."""
+    return {**dict(_machine()), "native_bf16": native_bf16()}
 
 
 def choose(native: bool, float32_tps: float, bfloat16_tps: float, same_selection: bool) -> tuple[str, str]:
@@ -159,10 +165,9 @@ def recorded_cpu_dtype(path: str | os.PathLike | None = None) -> torch.dtype | N
         warnings.warn(f"{target} is not a CPU dtype record ({exc.__class__.__name__}): dtype='auto' uses float32 on CPU; "
                       "run `entropy-retriever calibrate` again to rewrite it", stacklevel=3)
         return None
-    now = this_cpu()
-    if any(machine.get(key) != now[key] for key in ("cpu", "capability", "torch")):
+    if any(machine.get(key) != value for key, value in _machine()):
         return None
-    if choice == "bfloat16" and now["native_bf16"]:
+    if choice == "bfloat16" and native_bf16():
         return torch.bfloat16
     return torch.float32 if choice == "float32" else None
 

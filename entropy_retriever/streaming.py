@@ -359,7 +359,7 @@ class Journal:
                     indices = [int(i) for i in entry["i"]]
                     if any(len(d) != DIGEST_BYTES for d in digests) or any(len(v) != len(indices) for v in scores.values()):
                         raise ValueError
-                    self._add(indices, digests, scores, number)
+                    self._add(indices, digests, scores)
                 except (ValueError, KeyError, TypeError, IndexError, AttributeError):
                     raise self._refuse(f"line {number} is corrupted") from None
                 kept_bytes += len(line)
@@ -382,7 +382,7 @@ class Journal:
             detail = "; ".join(f"{k}: journal {theirs.get(k)!r}, now {self.valid_for.get(k)!r}" for k in differ[:4])
             raise self._refuse(f"it was written for another run ({detail})")
 
-    def _add(self, indices: list[int], digests: list[bytes], scores: dict[str, list[float]], number: int) -> None:
+    def _add(self, indices: list[int], digests: list[bytes], scores: dict[str, list[float]]) -> None:
         if not self._indices:
             self._scores = {name: array("d") for name in scores}
         if set(scores) != set(self._scores):

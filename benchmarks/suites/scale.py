@@ -71,23 +71,22 @@ def tiny_model(folder: Path) -> Path:
     return folder
 
 
-def cli(args: list[str], env: dict | None = None, timeout: float = 7200, between: bool = False):
-    """Run ``python -m entropy_retriever ARGS`` alone; (its JSON output, seconds, peak RSS in bytes), and with
-    ``between``, also the highest RSS seen between two windows of segments: right after each window,
-    once its buffers are freed and handed back (``release_memory``), what the process holds then."""
+def cli(args: list[str], env: dict | None = None, timeout: float = 7200):
+    """Run ``python -m entropy_retriever ARGS`` alone; (its JSON output, seconds, peak RSS in bytes, and the
+    highest RSS seen between two windows of segments: right after each window, once its buffers are
+    freed and handed back by ``release_memory``, what the process holds then)."""
     code = ("import resource, runpy, sys\n"
+            "import entropy_retriever.reader as reader\n"
             "between = [0]\n"
-            "if %r:\n"
-            "    import entropy_retriever.reader as reader\n"
-            "    real = reader.release_memory\n"
-            "    def measured():\n"
-            "        real()\n"
-            "        rss = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmRSS')) * 1024\n"
-            "        between[0] = max(between[0], rss)\n"
-            "    reader.release_memory = measured\n"
+            "real = reader.release_memory\n"
+            "def measured():\n"
+            "    real()\n"
+            "    rss = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmRSS')) * 1024\n"
+            "    between[0] = max(between[0], rss)\n"
+            "reader.release_memory = measured\n"
             "sys.argv = ['entropy_retriever', *sys.argv[1:]]\n"
             "try:\n    runpy.run_module('entropy_retriever', run_name='__main__')\n"
-            "finally:\n    print('PEAK_RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, between[0], file=sys.stderr)") % between
+            "finally:\n    print('PEAK_RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, between[0], file=sys.stderr)")
     started = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout,
                          env={**os.environ, **(env or {})})
@@ -95,9 +94,7 @@ def cli(args: list[str], env: dict | None = None, timeout: float = 7200, between
     if out.returncode != 0:
         raise SystemExit(f"entropy_retriever {' '.join(args)} failed:\n{out.stderr[-3000:]}")
     _, peak, held = next(line.split() for line in out.stderr.splitlines() if line.startswith("PEAK_RSS"))
-    if between:
-        return json.loads(out.stdout), seconds, int(peak), int(held)
-    return json.loads(out.stdout), seconds, int(peak)
+    return json.loads(out.stdout), seconds, int(peak), int(held)
 
 
 def select_args(path: Path, model: Path | str | None, *extra: str, signals: bool = True) -> list[str]:
@@ -126,7 +123,7 @@ def part_memory(args, work: Path, tiny: Path, rows: list) -> list[str]:
         peaks, betweens, times = [], [], []
         for _ in range(args.memory_repeats):
             pinned = {"MALLOC_MMAP_THRESHOLD_": str(args.mmap_threshold)} if args.mmap_threshold else {}
-            result, seconds, peak, between = cli(select_args(path, tiny), between=True, env=pinned)
+            result, seconds, peak, between = cli(select_args(path, tiny), env=pinned)
             peaks.append(peak)
             betweens.append(between)
             times.append(seconds)
@@ -176,7 +173,7 @@ def part_memory(args, work: Path, tiny: Path, rows: list) -> list[str]:
 def resume_once(path: Path, model, work: Path, extra: tuple[str, ...]) -> dict:
     """A whole run, then the same run with a journal killed (SIGTERM) once about half of its
     segments are journaled (the first window at or past 45%), then that command again."""
-    whole, full_s, _ = cli(select_args(path, model, *extra))
+    whole, full_s, *_ = cli(select_args(path, model, *extra))
     journal = work / f"resume-{path.stem}.jsonl"
     run = select_args(path, model, *extra, "--checkpoint", str(journal))
     total = whole["meta"]["n_segments"]
@@ -193,7 +190,7 @@ def resume_once(path: Path, model, work: Path, extra: tuple[str, ...]) -> dict:
     process.send_signal(signal.SIGTERM)  # unwinds like Ctrl-C: the journal is closed after its last window
     process.wait(timeout=1200)
     scored_before = scored()
-    resumed, resume_s, _ = cli(run)
+    resumed, resume_s, *_ = cli(run)
     return {"full_seconds": full_s, "resume_seconds": resume_s, "segments": total, "tokens": whole["meta"]["context_tokens"],
             "scored_before_kill": scored_before, "identical": summary(resumed) == summary(whole), "killed_rc": process.returncode}
 
@@ -225,8 +222,8 @@ def part_shard(args, work: Path, rows: list) -> list[str]:
     write_text(path, args.shard_tokens, seed=2)
     cores = os.cpu_count() or 1
     # One process on one core: what each rank has when 2 share this machine (the sharding's own scaling).
-    single, single_s, _ = cli(select_args(path, args.model, signals=False), env={"OMP_NUM_THREADS": "1"})
-    one, one_s, _ = cli(select_args(path, args.model, signals=False), env={"OMP_NUM_THREADS": str(cores)})
+    single, single_s, *_ = cli(select_args(path, args.model, signals=False), env={"OMP_NUM_THREADS": "1"})
+    one, one_s, *_ = cli(select_args(path, args.model, signals=False), env={"OMP_NUM_THREADS": str(cores)})
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
     started = time.perf_counter()
     out = subprocess.run([torchrun, "--nproc-per-node", "2", "--master-port", "29571", "-m", "entropy_retriever",
