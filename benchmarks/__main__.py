@@ -8,7 +8,8 @@ Suites:
   attention-speed SelfExtend / LM-Infinite vs plain SDPA: prefill, decode, peak memory
   passkey         landmark passkey, lengths x depths: bare, SelfExtend, LM-Infinite, XL3M reader
   niah            needle in a haystack (single, pizza): a heatmap per method
-  evidence        evidence recall at equal segment budgets: certainty metrics, fusions, BM25, MiniLM, LongLLMLingua
+  evidence        evidence recall at the shipped configuration, on held-out test halves: the default vs baselines
+  evidence-grid   diagnostic: recall at 1, 2 or 4 segments for every certainty metric, rank fusion and baseline
   rerank          reranking in RAG: 20 candidates from a vector store, each method keeps 3
   lminfinite-cache  LM-Infinite's cache bytes on the real model, short run vs long run
   scale           select at 1M-16M tokens (peak RSS), resume after a kill, 2 gloo ranks vs 1, float32 vs bfloat16
@@ -33,6 +34,7 @@ SUITES = {
     "passkey": "passkey",
     "niah": "niah",
     "evidence": "evidence",
+    "evidence-grid": "evidence_grid",
     "rerank": "rerank",
     "lminfinite-cache": "lminfinite_cache",
     "scale": "scale",

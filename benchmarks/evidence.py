@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from entropy_retriever.errors import InputError
-from entropy_retriever.fusion import bm25_scores
+from entropy_retriever.signals import bm25_scores
 from entropy_retriever.segments import Segment, Segmenter
 
 DATASETS = ("loogle", "kv", "lines", "ruler", "babi", "lowoverlap", "lowoverlap_control", "loogle_long")
@@ -338,7 +338,7 @@ class MiniLM:
     """The dense baseline: the library's own all-MiniLM-L6-v2 signal (``entropy_retriever.fusion``)."""
 
     def __init__(self) -> None:
-        from entropy_retriever.fusion import DenseEmbedder
+        from entropy_retriever.signals import DenseEmbedder
 
         self.embedder = DenseEmbedder.shared()
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from entropy_retriever.fusion import STOPWORDS as FUNCTION_WORDS
+from entropy_retriever.signals import STOPWORDS as FUNCTION_WORDS
 
 
 @dataclass(frozen=True)

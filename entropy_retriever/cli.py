@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import math
 import os
 import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-from .errors import EntropyRetrieverError, InputError, check_text
+from .errors import EntropyRetrieverError, InputError, check_positive, check_text
 from .evidence import clip
 from .streaming import join_process_group
-from .reader import DEFAULT_SEGMENT_TOKENS, DEFAULT_TOKEN_BUDGET
-from .fusion import DEFAULT_SIGNALS, SIGNALS
-from .scoring import DEFAULT_METRIC, METRICS, TEMPLATES
+from .config import DEFAULT
+from .fusion import FUSIONS
+from .scoring import METRICS, TEMPLATES
+from .signals import SIGNALS
 
 DESCRIPTION = """\
 Answer questions about text far longer than a language model's window (XL3M).
 
 The file is cut into segments; the model reads each segment with the question, and
 its certainty about the question is fused with keyword (BM25) and embedding
-similarity; the best segments are kept, in their original order, as a short key
+similarity, and the best candidates are rescored given the first pick (for
+questions that need two facts); the best segments are kept, in their original order, as a short key
 context, and the answer is read from that. With no --model, the embedded
 SmolLM2-135M-Instruct is used (converted on first use, ~25 s).
 
@@ -43,14 +47,16 @@ def _add_reader_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--dtype", default="auto", help="auto (bfloat16 on accelerators; on CPU float32, or what `calibrate` recorded), float32, bfloat16, float16")
     sel = parser.add_argument_group("selection")
     how = sel.add_mutually_exclusive_group()
-    how.add_argument("--budget", type=int, default=None, help=f"keep the best segments that fit this many tokens (default {DEFAULT_TOKEN_BUDGET})")
+    how.add_argument("--token-budget", "--budget", dest="budget", type=int, default=None, help=f"keep the best segments that fit this many tokens (default {DEFAULT.token_budget}; --budget is the same)")
     how.add_argument("--top-k", type=int, default=None, help="keep the K best segments")
     how.add_argument("--threshold", type=float, default=None, help="keep every segment whose certainty score is at or below this (needs --signals certainty)")
-    sel.add_argument("--metric", default=DEFAULT_METRIC, choices=sorted(METRICS), help=f"certainty metric (lower = more relevant); default {DEFAULT_METRIC}")
-    sel.add_argument("--signals", "--fuse-signals", dest="signals", nargs="+", default=list(DEFAULT_SIGNALS), choices=SIGNALS, help=f"signals fused by reciprocal rank (default: {' '.join(DEFAULT_SIGNALS)}); 'certainty' alone is the model's certainty (XL3M)")
-    sel.add_argument("--template", default="plain", choices=sorted(TEMPLATES) + ["chat"], help="how segment and question are put together for scoring")
-    sel.add_argument("--segment-tokens", type=int, default=DEFAULT_SEGMENT_TOKENS, help=f"segment size in tokens (default {DEFAULT_SEGMENT_TOKENS})")
-    sel.add_argument("--overlap-tokens", type=int, default=0, help="overlap between neighbouring segments, in tokens (default 0)")
+    sel.add_argument("--metric", default=DEFAULT.metric, choices=sorted(METRICS), help=f"certainty metric (lower = more relevant); default {DEFAULT.metric}")
+    sel.add_argument("--signals", "--fuse-signals", dest="signals", nargs="+", default=list(DEFAULT.signals), choices=list(SIGNALS), help=f"signals to fuse (default: {' '.join(DEFAULT.signals)}); 'certainty' alone is the model's certainty (XL3M)")
+    sel.add_argument("--fusion", default=DEFAULT.fusion, choices=list(FUSIONS), help=f"how the signals' scores are fused (default {DEFAULT.fusion})")
+    sel.add_argument("--hops", type=int, default=DEFAULT.hops, help=f"times the best candidates are rescored given what was picked, for questions that need several facts; 0 turns it off (default {DEFAULT.hops})")
+    sel.add_argument("--template", default=DEFAULT.template, choices=sorted(TEMPLATES) + ["chat"], help="how segment and question are put together for scoring")
+    sel.add_argument("--segment-tokens", type=int, default=DEFAULT.segment_tokens, help=f"segment size in tokens (default {DEFAULT.segment_tokens})")
+    sel.add_argument("--overlap-tokens", type=int, default=DEFAULT.overlap_tokens, help=f"overlap between neighbouring segments, in tokens (default {DEFAULT.overlap_tokens})")
     sel.add_argument("--budget-tokenizer", default=None, help="count the budget with this tiktoken encoding (e.g. cl100k_base) instead of the model's tokenizer")
     io = parser.add_argument_group("input and output")
     io.add_argument("--encoding-errors", default="strict", choices=["strict", "replace"], help="what to do with bytes that are not UTF-8: stop with an error (default) or replace them with U+FFFD")
@@ -98,6 +104,8 @@ def _reader(args):
         metric=args.metric,
         signals=tuple(args.signals),
         template=args.template,
+        fusion=args.fusion,
+        hops=args.hops,
         segment_tokens=args.segment_tokens,
         overlap_tokens=args.overlap_tokens,
         top_k=args.top_k,
@@ -207,15 +215,25 @@ def _cmd_ask(args) -> int:
 def _cmd_demo(args) -> int:
     from .demo import make_demo_document
 
+    if not math.isfinite(args.depth) or not 0.0 <= args.depth <= 1.0:
+        raise InputError(f"--depth must be a number from 0 (the start) to 1 (the end), got {args.depth}")
+    check_positive("--tokens", args.tokens)
     started = time.perf_counter()
     reader = _reader(args)
     document = make_demo_document(reader.scorer.tokenizer, n_tokens=args.tokens, depth=args.depth)
-    print(f"document: {document.n_tokens} tokens of Python's pydoc topics (the model's window is "
-          f"{reader.scorer.window}); fact hidden at depth {args.depth:.0%}")
-    print(f"question: {document.question}")
+    if not args.json:
+        print(f"document: {document.n_tokens} tokens of Python's pydoc topics (the model's window is "
+              f"{reader.scorer.window}); fact hidden at depth {args.depth:.0%}")
+        print(f"question: {document.question}")
     answer = reader.answer(document.text, document.question, checkpoint=args.checkpoint)
-    _print_answer(answer, args)
     correct = document.expected in answer.text
+    if args.json:  # one JSON object and nothing else
+        json.dump({"document_tokens": document.n_tokens, "depth": args.depth, "question": document.question,
+                   "expected": document.expected, "correct": correct, "answer": answer.text, "seconds": answer.seconds,
+                   "key_context": answer.key_context.to_dict()}, sys.stdout, ensure_ascii=False, indent=1)
+        print()
+        return 0 if correct else 1
+    _print_answer(answer, args)
     print(f"expected: {document.expected} -> {'correct' if correct else 'WRONG'}  "
           f"(wall time including model load: {time.perf_counter() - started:.1f} s)")
     return 0 if correct else 1
@@ -262,6 +280,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of our output went away (| head): nothing more to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EIO, errno.EDQUOT):
+            raise
+        print(f"entropy-retriever: error: could not write the output ({exc.strerror})", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         resume = f"; run the same command again to resume from {args.checkpoint}" if getattr(args, "checkpoint", None) else ""
         print(f"entropy-retriever: interrupted{resume}", file=sys.stderr)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 
 class EntropyRetrieverError(Exception):
     """Base class of every error this library raises on purpose."""
@@ -15,15 +17,16 @@ class ModelLoadError(EntropyRetrieverError, RuntimeError):
     """A model or tokenizer could not be found or loaded."""
 
 
-class ContextTooLongError(EntropyRetrieverError, ValueError):
-    """A prompt does not fit the reading model's window."""
+class ContextTooLongError(InputError):
+    """A prompt (or a question) does not fit the reading model's window: an input error, so that
+    the agent tools return it as a refusal the agent can act on."""
 
 
 def check_positive(name: str, value) -> int:
     """``value`` if it is a positive integer (not a bool), else an InputError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise InputError(f"{name} must be a positive integer, got {value!r}")
-    return value
+    return int(value)
 
 
 _SURROGATE = None

@@ -11,17 +11,19 @@ from dataclasses import asdict
 
 from .aio import iterate_in_thread
 from .files import DEFAULT_MAX_BYTES
-from .fusion import DEFAULT_SIGNALS, SIGNALS
+from .config import DEFAULT
+from .fusion import FUSIONS
 from .models import model_and_tokenizer
-from .scoring import DEFAULT_METRIC, METRICS
+from .scoring import METRICS
+from .signals import SIGNALS
 from .selection import Selection
 from .tool import TOOL_DESCRIPTION, TOOL_NAME
 from .toolcalls import parse_tool_calls
 
 __all__ = [
+    "DEFAULT",
     "DEFAULT_MAX_BYTES",
-    "DEFAULT_METRIC",
-    "DEFAULT_SIGNALS",
+    "FUSIONS",
     "METRICS",
     "RETRIEVER_SELECTION",
     "SIGNALS",

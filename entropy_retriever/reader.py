@@ -7,32 +7,19 @@ import sys
 import time
 from array import array
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 
+from .config import DEFAULT, SelectionConfig
 from .errors import InputError, check_positive
-from .fusion import (
-    BM25,
-    DEFAULT_SIGNALS,
-    DenseEmbedder,
-    method_label,
-    resolve_signals,
-    rrf_array,
-    validate_signals,
-)
 from .llm import LongContextLM
 from .models import model_and_tokenizer, model_lock
-from .scoring import DEFAULT_METRIC, CertaintyScorer, MetricFn, PromptTemplate
+from .pipeline import Ranked, choose, rank
+from .scoring import CertaintyScorer, MetricFn, PromptTemplate
 from .segments import Context, Document, Segment, Segmenter
-from .selection import (
-    GAP,
-    KeyContext,
-    Selection,
-    build_spans,
-    join_spans,
-    token_counter,
-)
+from .selection import GAP, KeyContext, Selection, build_spans, join_spans, token_counter
+from .signals import make_signals, resolve_signals, validate_signals
 from .streaming import (
     Journal,
     SegmentRecords,
@@ -47,9 +34,7 @@ from .streaming import (
 
 __all__ = ["LongContextReader", "Answer"]
 
-DEFAULT_SEGMENT_TOKENS = 512
-DEFAULT_TOKEN_BUDGET = 1536
-DEFAULT_SELECTION = Selection(token_budget=DEFAULT_TOKEN_BUDGET)
+DEFAULT_SELECTION = Selection(token_budget=DEFAULT.token_budget)
 # A threshold keeps every segment scored at or below it; past this many, the key context would be
 # the input itself, so it is refused (top_k and token_budget are bounded by construction).
 MAX_THRESHOLD_SEGMENTS = 4096
@@ -99,11 +84,13 @@ class LongContextReader:
         tokenizer=None,
         *,
         answer_lm: LongContextLM | None = None,
-        metric: str | MetricFn = DEFAULT_METRIC,
-        template: str | PromptTemplate = "plain",
-        signals: tuple[str, ...] = DEFAULT_SIGNALS,
-        segment_tokens: int = DEFAULT_SEGMENT_TOKENS,
-        overlap_tokens: int = 0,
+        metric: str | MetricFn = DEFAULT.metric,
+        template: str | PromptTemplate = DEFAULT.template,
+        signals: tuple[str, ...] = DEFAULT.signals,
+        segment_tokens: int = DEFAULT.segment_tokens,
+        overlap_tokens: int = DEFAULT.overlap_tokens,
+        fusion: str = DEFAULT.fusion,
+        hops: int = DEFAULT.hops,
         top_k: int | None = None,
         token_budget: int | None = None,
         threshold: float | None = None,
@@ -115,24 +102,27 @@ class LongContextReader:
         progress: bool | None = None,
         distributed: bool | None = None,
     ) -> None:
-        _check_options(
+        config = _check_options(
             metric=metric, template=template, signals=signals, segment_tokens=segment_tokens,
-            overlap_tokens=overlap_tokens, top_k=top_k, token_budget=token_budget, threshold=threshold,
-            batch_tokens=batch_tokens, max_new_tokens=max_new_tokens, encoding_errors=encoding_errors,
-            extend=extend, distributed=distributed,
+            overlap_tokens=overlap_tokens, fusion=fusion, hops=hops, top_k=top_k, token_budget=token_budget,
+            threshold=threshold, batch_tokens=batch_tokens, max_new_tokens=max_new_tokens,
+            encoding_errors=encoding_errors, extend=extend, distributed=distributed,
         )
         self.signals = _check_signals(signals, threshold)
+        self.config = config.but(signals=self.signals)  # less 'dense' when the embedder is not installed
         model, tokenizer = model_and_tokenizer(model, tokenizer, "LongContextReader")
         self.selection = Selection.of(top_k, token_budget, threshold, default=DEFAULT_SELECTION)
         self.segmenter = Segmenter(tokenizer, segment_tokens, overlap_tokens, encoding_errors=encoding_errors)
         self.scorer = CertaintyScorer(
             model, tokenizer, metric=metric, template=template, batch_tokens=batch_tokens, progress=False
         )
+        self._signals = make_signals(self.signals, self.scorer)
         self.progress = progress
         self.distributed = distributed
         # Segments scored, and journaled, together: 4 batches' worth, so a checkpoint is flushed often.
         self.window_segments = 4 * self.scorer.max_batch_size
         self.answer_lm = answer_lm or LongContextLM(model, tokenizer, max_new_tokens=max_new_tokens)
+        _check_reach(max_new_tokens, self.answer_lm)
         self.max_new_tokens = max_new_tokens
         self.extend = extend
         self.count: Callable[[str], int] = token_counter(budget_tokenizer or self.answer_lm.tokenizer)
@@ -149,8 +139,8 @@ class LongContextReader:
 
     @property
     def method(self) -> str:
-        """How segments are scored: the certainty metric, or ``rrf(...)`` of the fused signals."""
-        return method_label(self.signals, self.scorer.metric_name)
+        """How segments are scored: the certainty metric, or ``fusion(signals)`` of the fused signals."""
+        return self.config.label
 
     def select(
         self,
@@ -162,8 +152,10 @@ class LongContextReader:
     ) -> KeyContext:
         """Score every segment of ``context`` against ``question``; return the key context.
 
-        Each signal (the model's certainty, BM25, the sentence embedder) scores every segment;
-        with more than one, their rankings are fused by reciprocal rank (``entropy_retriever.fusion``).
+        The stages are those of :mod:`entropy_retriever.pipeline`: read the input a segment at a
+        time and score it with each signal (the model's certainty, BM25, the sentence embedder),
+        fuse the scores (``fusion=``), let the multi-hop stage rescore the best candidates given
+        the first pick (``hops=``), choose what fits, and splice it in document order.
         ``selection`` replaces the reader's own (``Selection(top_k=...)`` etc.) for this call.
 
         Memory does not grow with the input beyond a record of a few tens of bytes per segment
@@ -172,79 +164,84 @@ class LongContextReader:
         and a run given the same journal resumes where an interrupted one stopped. Under an
         initialised torch.distributed process group each rank scores its share of the segments.
         """
+        selection = self._selection_for(selection)
+        context = _readable(context)
+        shard = Shard.current(self.distributed)
+        started = time.perf_counter()
+        with model_lock(self.scorer.model):
+            states = self._prepare(question)  # the question checked before anything is read
+            records, corpus = self._score_all(context, question, states, shard, checkpoint)
+        scored_at = time.perf_counter()
+        values = self._gather(records, corpus, shard)
+        ranked = rank(values, question, self.config, lambda idx: [s.text for s in self._kept_segments(context, records, idx)])
+        sizes = records.budget_tokens if selection.token_budget is not None else None
+        kept = choose(selection, ranked, sizes, self.count(GAP) if sizes is not None else 0)
+        key = self._splice(context, records, values, ranked, kept, question, selection)
+        key.meta.update(n_segments=len(records), context_tokens=sum(records.n_tokens), ranks=shard.size,
+                        score_seconds=scored_at - started, record_bytes=records.nbytes())
+        return key
+
+    def _selection_for(self, selection: Selection | None) -> Selection:
         selection = self.selection if selection is None else selection
         if not isinstance(selection, Selection):
             raise InputError(f"selection must be a Selection(top_k=..., token_budget=... or threshold=...), got {selection!r}")
         if selection.threshold is not None and self.signals != ("certainty",):
             _check_signals(self.signals, selection.threshold, resolve=False)
-        if isinstance(context, (bytes, bytearray)):
-            raise InputError("the context is bytes: decode it to a string first (data.decode('utf-8')), or pass the file's pathlib.Path")
-        if not isinstance(context, (str, os.PathLike, Document)):
-            if not hasattr(context, "__iter__"):
-                raise InputError(
-                    f"cannot read a context of type {type(context).__name__}: pass a string, "
-                    "a pathlib.Path, a Document, or an iterable of those"
-                )
-            context = list(context)  # read twice: to score, then to fetch the kept spans
-        elif isinstance(context, str):
-            _warn_if_path(context)
-        shard = Shard.current(self.distributed)
-        started = time.perf_counter()
-        with model_lock(self.scorer.model):
-            # Check and encode the question once, before reading anything.
-            prepared = self.scorer.prepare(question) if "certainty" in self.signals else self.scorer.encode_question(question)
-            records, bm25 = self._score_all(context, question, prepared, shard, checkpoint)
-        scored_at = time.perf_counter()
-        per_segment = [s for s in self.signals if s != "bm25"]
+        return selection
+
+    def _prepare(self, question: str) -> dict:
+        """Each signal's state for this question; the question is checked against the model's window first."""
+        if "certainty" not in self.signals:
+            self.scorer.encode_question(question)
+        return {name: signal.prepare(question) for name, signal in self._signals.items()}
+
+    def _gather(self, records, corpus: dict, shard: Shard) -> dict[str, np.ndarray]:
+        """Every signal's scores over every segment (from all ranks), as float64 arrays."""
+        per_segment = [name for name, s in self._signals.items() if s.kind == "segment"]
         shard.gather(records, per_segment)
-        values: dict[str, array] = {}
+        values = {}
         for name in self.signals:
-            values[name] = bm25.score_array() if name == "bm25" else records.scores[name]
-        bm25 = None  # its term counts are no longer needed
-        for name in per_segment:
-            if np.isnan(np.frombuffer(values[name], dtype=np.float64)).any():
+            values[name] = np.frombuffer(corpus[name] if name in corpus else records.scores[name], dtype=np.float64)
+            if np.isnan(values[name]).any():
                 raise RuntimeError(f"some segments have no {name} score after scoring: this is a bug, please report it")
-        # Arrays of 8 bytes a segment from here on: a 20M-token input has some 40k segments.
-        fused = np.frombuffer(values[self.signals[0]], dtype=np.float64) if len(self.signals) == 1 else rrf_array(list(values.values()))
-        ranked_rrf = rrf_array([fused]) if len(self.signals) == 1 else fused
-        best = float(ranked_rrf.min()) if len(ranked_rrf) else 1.0
-        sizes = records.budget_tokens if selection.token_budget is not None else None
-        kept = selection.choose_sizes(sizes, fused, self.count(GAP) if sizes is not None else 0)
+        return values
+
+    def _splice(self, context, records, values, ranked: Ranked, kept: set[int], question: str, selection) -> KeyContext:
+        """The kept segments, read again from the source, joined in document order, with every segment's scores."""
+        fused = ranked.fused
+        order = sorted(kept)
+        relevance = ranked.relevance
+        spans = build_spans(self._kept_segments(context, records, order), [float(fused[i]) for i in order],
+                            [float(relevance[i]) for i in order])
+        table_values = dict(values)
+        if ranked.hop_scores:
+            hop = np.full(len(records), np.nan)
+            hop[list(ranked.hop_scores)] = list(ranked.hop_scores.values())
+            table_values["hop"] = hop
+        key = KeyContext(text=join_spans(spans), spans=spans, segments=SegmentTable(records, fused, kept, table_values),
+                         metric=self.method, question=question)
+        key.n_tokens = self.count(key.text)
         if selection.threshold is not None and len(kept) > MAX_THRESHOLD_SEGMENTS:
             raise InputError(
                 f"threshold={selection.threshold} keeps {len(kept)} segments, more than the "
                 f"{MAX_THRESHOLD_SEGMENTS} a key context may hold: lower the threshold, or use top_k or token_budget"
             )
-        if not kept and len(fused):
-            key_empty = (
+        if not kept and len(fused):  # answer() refuses such a key context with this reason
+            key.meta["empty"] = (
                 f"{selection.describe()} keeps no segment: the best score is {float(fused.min()):.4f} "
                 "(lower is more relevant); raise the threshold above it, or choose top_k or token_budget"
             )
-        else:
-            key_empty = None
-        order = sorted(kept)
-        spans = build_spans(self._kept_segments(context, records, kept), [float(fused[i]) for i in order],
-                            [float(ranked_rrf[i]) / best for i in order])
-        key = KeyContext(text=join_spans(spans), spans=spans, segments=SegmentTable(records, fused, kept, values),
-                         metric=self.method, question=question)
-        key.n_tokens = self.count(key.text)
-        key.meta.update(
-            n_segments=len(records),
-            context_tokens=sum(records.n_tokens),
-            score_seconds=scored_at - started,
-            record_bytes=records.nbytes(),
-            ranks=shard.size,
-        )
-        if key_empty:
-            key.meta["empty"] = key_empty  # answer() refuses such a key context with this reason
         return key
 
-    def _score_all(self, context, question: str, prepared, shard: Shard, checkpoint):
-        """Stream the segments; score this rank's share a window at a time; keep records, not text."""
-        per_segment = [s for s in self.signals if s != "bm25"]
+    def _score_all(self, context, question: str, states: dict, shard: Shard, checkpoint):
+        """Stream the segments; score this rank's share a window at a time; keep records, not text.
+
+        Returns the records (with the per-segment signals' scores) and the corpus signals' scores.
+        """
+        per_segment = [name for name, s in self._signals.items() if s.kind == "segment"]
+        corpus = {name: s for name, s in self._signals.items() if s.kind == "corpus"}
         records = SegmentRecords(per_segment)
-        bm25 = BM25(question) if "bm25" in self.signals else None
-        journal = Journal(rank_path(checkpoint, shard), self._valid_for(question, shard)) if checkpoint else None
+        journal = Journal(rank_path(checkpoint, shard), self._valid_for(question, shard)) if checkpoint is not None else None
         window: list[Segment] = []
         bar = self._progress_bar(context)
         covered: dict[str, int] = {}  # how far each source has been read, for the progress bar
@@ -256,8 +253,8 @@ class LongContextReader:
                     bar.update(len(new.encode("utf-8", "replace")))
                 budget = segment.n_tokens if self._budget_is_segment_tokens else self.count(segment.text)
                 records.add(segment, budget)
-                if bm25 is not None:
-                    bm25.add(segment.text)
+                for name, signal in corpus.items():
+                    signal.observe(states[name], segment)
                 if not shard.owns(segment.index):
                     continue
                 done = journal.recorded(segment.index, records.digest_of(segment.index)) if journal else None
@@ -267,23 +264,20 @@ class LongContextReader:
                     continue
                 window.append(segment)
                 if len(window) >= self.window_segments:
-                    self._score_window(window, question, prepared, records, journal, bar)
+                    self._score_window(window, states, records, journal)
                     window = []
             if window:
-                self._score_window(window, question, prepared, records, journal, bar)
+                self._score_window(window, states, records, journal)
         finally:
             if journal is not None:
                 journal.close()
             if bar is not None:
                 bar.close()
-        return records, bm25
+        return records, {name: signal.finish(states[name]) for name, signal in corpus.items()}
 
-    def _score_window(self, window: list[Segment], question: str, prepared, records, journal, bar) -> None:
-        scores: dict[str, list[float]] = {}
-        if "certainty" in self.signals:
-            scores["certainty"] = self.scorer.score(window, prepared)
-        if "dense" in self.signals:
-            scores["dense"] = DenseEmbedder.shared().scores([s.text for s in window], question)
+    def _score_window(self, window: list[Segment], states: dict, records, journal) -> None:
+        scores = {name: signal.score(states[name], window)
+                  for name, signal in self._signals.items() if signal.kind == "segment"}
         for name, values in scores.items():
             for segment, value in zip(window, values):
                 records.scores[name][segment.index] = value
@@ -291,9 +285,10 @@ class LongContextReader:
             journal.append([s.index for s in window], [records.digest_of(s.index) for s in window], scores)
         release_memory()
 
-    def _kept_segments(self, context, records, kept: set[int]) -> list[Segment]:
-        """The kept segments, their text read again from the source and checked against its digest."""
-        order = sorted(kept)
+    def _kept_segments(self, context, records, indices) -> list[Segment]:
+        """Those segments (in that order), their text read again from the source and checked against its digest."""
+        requested = [int(i) for i in indices]
+        order = sorted(requested)
         wanted: dict[str, list] = {}
         for i in order:
             wanted.setdefault(records.source_of(i), []).append(records.span_of(i))
@@ -309,7 +304,8 @@ class LongContextReader:
                     "was scored. Read a file that is not being written to."
                 )
             out.append(Segment(i, source, start, end, text, records.n_tokens[i], lines.get((source, start, end), 0)))
-        return out
+        found = dict(zip(order, out))
+        return [found[i] for i in requested]
 
     def _valid_for(self, question: str, shard: Shard) -> dict:
         """What a checkpoint journal is valid for (see ``streaming.Journal``)."""
@@ -317,7 +313,7 @@ class LongContextReader:
             "model": model_identity(self.scorer.model),
             "template": repr(self.scorer.template),
             "metric": self.scorer.metric_name,
-            "signals": [s for s in self.signals if s != "bm25"],
+            "signals": [name for name, s in self._signals.items() if s.kind == "segment"],
             "question": question,
             "segment_tokens": self.segmenter.segment_tokens,
             "overlap_tokens": self.segmenter.overlap_tokens,
@@ -359,7 +355,7 @@ class LongContextReader:
         selected = time.perf_counter()
         if key.meta.get("empty"):
             raise InputError(f"nothing to answer from: {key.meta['empty']}")
-        max_new = self.max_new_tokens if max_new_tokens is None else check_positive("max_new_tokens", max_new_tokens)
+        max_new = self.max_new_tokens if max_new_tokens is None else _check_reach(check_positive("max_new_tokens", max_new_tokens), self.answer_lm)
         shard = Shard.current(self.distributed)
         out = None
         if shard.is_main:
@@ -405,52 +401,62 @@ def _check_signals(signals, threshold, *, resolve: bool = True) -> tuple[str, ..
     return signals
 
 
-def _check_options(
-    *,
-    metric=DEFAULT_METRIC,
-    template="plain",
-    signals=DEFAULT_SIGNALS,
-    segment_tokens: int = DEFAULT_SEGMENT_TOKENS,
-    overlap_tokens: int = 0,
-    top_k=None,
-    token_budget=None,
-    threshold=None,
-    batch_tokens: int = 4096,
-    max_new_tokens: int = 64,
-    encoding_errors: str = "strict",
-    extend="selfextend",
-    distributed=None,
-    **others,
-) -> None:
-    """Check every option that needs no model, so that a mistake is reported before a model loads."""
-    from .scoring import TEMPLATES, resolve_metric
-    from .segments import check_segment_options
+# The reader's options that are not part of the selection configuration.
+_READER_OPTIONS = ("top_k", "token_budget", "threshold", "budget_tokenizer", "batch_tokens", "max_new_tokens",
+                   "encoding_errors", "extend", "progress", "distributed", "answer_lm")
+_CONFIG_FIELDS = ("segment_tokens", "overlap_tokens", "signals", "metric", "template", "fusion", "hops")
 
-    allowed = {"answer_lm", "budget_tokenizer", "progress"}
-    unknown = sorted(set(others) - allowed)
+
+def _check_options(**options) -> SelectionConfig:
+    """Check every option that needs no model, so that a mistake is reported before a model loads;
+    return the selection configuration they make (:data:`entropy_retriever.config.DEFAULT` for the rest)."""
+    unknown = sorted(set(options) - set(_READER_OPTIONS) - set(_CONFIG_FIELDS))
     if unknown:
-        import inspect
-
-        names = [p for p in inspect.signature(LongContextReader.__init__).parameters if p not in ("self", "model", "tokenizer")]
-        raise InputError(f"unknown option {unknown[0]!r} for LongContextReader; the options are: {', '.join(names)}")
-    if extend not in ("selfextend", None):
+        raise InputError(f"unknown option {unknown[0]!r} for LongContextReader; the options are: "
+                         f"{', '.join(_CONFIG_FIELDS + _READER_OPTIONS)}")
+    if options.get("extend", "selfextend") not in ("selfextend", None):
         raise InputError("extend must be 'selfextend' (read a long key context with SelfExtend) or None (refuse it)")
-    if distributed not in (None, True, False):
+    if options.get("distributed") not in (None, True, False):
         raise InputError("distributed must be None (use a torch.distributed process group if one is initialised), True or False")
-    _check_signals(signals, threshold, resolve=False)
-    resolve_metric(metric)
-    if isinstance(template, str) and template != "chat" and template not in TEMPLATES:
-        raise InputError(f"unknown template {template!r}: choose 'chat', one of {sorted(TEMPLATES)}, or pass a PromptTemplate")
-    check_segment_options(segment_tokens, overlap_tokens, encoding_errors)
-    selection = Selection.of(top_k, token_budget, threshold, default=DEFAULT_SELECTION)
-    budget = selection.token_budget
-    if budget is not None and budget < segment_tokens // 2:
+    if options.get("encoding_errors", "strict") not in ("strict", "replace"):
+        raise InputError("encoding_errors must be 'strict' (raise on bad UTF-8) or 'replace' (U+FFFD)")
+    for name in ("batch_tokens", "max_new_tokens"):
+        if name in options:
+            check_positive(name, options[name])
+    selection = Selection.of(options.get("top_k"), options.get("token_budget"), options.get("threshold"),
+                             default=DEFAULT_SELECTION)
+    config = DEFAULT.but(token_budget=selection.token_budget or DEFAULT.token_budget,
+                         **{k: options[k] for k in _CONFIG_FIELDS if k in options})
+    _check_signals(config.signals, selection.threshold, resolve=False)
+    return config
+
+
+def _check_reach(max_new_tokens: int, lm: LongContextLM) -> int:
+    """``max_new_tokens``, if the answering model can write that many after a prompt at all."""
+    reach = lm.context_window
+    if reach is not None and max_new_tokens >= reach:
+        raise InputError(f"max_new_tokens={max_new_tokens} is at least the answering model's whole reach of {reach} "
+                         f"tokens, with no room left for the question: ask for fewer (an answer rarely needs 256)")
+    return max_new_tokens
+
+
+def _readable(context):
+    """The context, checked, in a form that can be read twice (to score, then to fetch the kept spans)."""
+    if isinstance(context, (bytes, bytearray)):
+        raise InputError("the context is bytes: decode it to a string first (data.decode('utf-8')), or pass the file's pathlib.Path")
+    if isinstance(context, str):
+        _warn_if_path(context)
+        return context
+    if isinstance(context, (os.PathLike, Document)):
+        return context
+    if isinstance(context, Mapping):  # {id: text or path}: one Document each, in the mapping's order
+        return [Document(body, id=str(name)) for name, body in context.items()]
+    if not hasattr(context, "__iter__"):
         raise InputError(
-            f"token_budget={budget} cannot hold one segment of about {segment_tokens} "
-            f"tokens: raise token_budget or lower segment_tokens (to at most {2 * budget})"
+            f"cannot read a context of type {type(context).__name__}: pass a string, "
+            "a pathlib.Path, a Document, or an iterable of those"
         )
-    check_positive("batch_tokens", batch_tokens)
-    check_positive("max_new_tokens", max_new_tokens)
+    return list(context)
 
 
 def _warn_if_path(text: str) -> None:

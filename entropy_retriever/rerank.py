@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence, Union
 
 from .errors import InputError, check_text
-from .fusion import DEFAULT_SIGNALS, fuse_signals, method_label, resolve_signals
+from .config import DEFAULT
 from .models import model_and_tokenizer, model_lock
-from .scoring import DEFAULT_METRIC, CertaintyScorer, MetricFn, PromptTemplate
-from .selection import Selection, token_counter
+from .pipeline import Ranked, choose, rank, score_texts
+from .scoring import CertaintyScorer, MetricFn, PromptTemplate
+from .selection import GAP, Selection, token_counter
+from .signals import make_signals, resolve_signals
 
 __all__ = ["CertaintyReranker", "Passage", "RankedPassage"]
 
@@ -63,36 +65,42 @@ class CertaintyReranker:
         *,
         top_n: int | None = None,
         token_budget: int | None = None,
-        metric: Union[str, MetricFn] = DEFAULT_METRIC,
-        template: Union[str, PromptTemplate] = "plain",
-        signals: tuple[str, ...] = DEFAULT_SIGNALS,
+        metric: Union[str, MetricFn] = DEFAULT.metric,
+        template: Union[str, PromptTemplate] = DEFAULT.template,
+        signals: tuple[str, ...] = DEFAULT.signals,
+        fusion: str = DEFAULT.fusion,
+        hops: int = DEFAULT.hops,
         budget_tokenizer=None,
         batch_tokens: int = 4096,
         progress: bool | None = False,
     ) -> None:
         self.signals = resolve_signals(signals)
+        self.config = DEFAULT.but(metric=metric, template=template, signals=self.signals, fusion=fusion, hops=hops)
         model, tokenizer = model_and_tokenizer(model, tokenizer, "CertaintyReranker")
         self.selection = Selection.of(top_n, token_budget, default=DEFAULT_SELECTION, names=_NAMES)
         self.scorer = CertaintyScorer(
             model, tokenizer, metric=metric, template=template, batch_tokens=batch_tokens, progress=progress
         )
         self.count: Callable[[str], int] = token_counter(budget_tokenizer or tokenizer)
+        self._signals = make_signals(self.signals, self.scorer)
 
     @property
     def metric(self) -> str:
-        """How passages are scored: the certainty metric, or ``rrf(...)`` of the fused signals."""
-        return method_label(self.signals, self.scorer.metric_name)
+        """How passages are scored: the certainty metric, or ``fusion(signals)`` of the fused signals."""
+        return self.config.label
 
     def score(self, texts: Sequence[str], question: str) -> list[float]:
         """The score of each text for ``question`` (lower = more relevant): the fused score by default."""
-        return self._scored(list(texts), question).fused
+        return self._scored(list(texts), question)[1].fused.tolist()
 
-    def _scored(self, texts: list[str], question: str):
+    def _scored(self, texts: list[str], question: str) -> tuple[dict, Ranked]:
+        """The reader's stages on a list: score with each signal, fuse, rescore the best given the first."""
         with model_lock(self.scorer.model):
-            # Check and encode the question once, even for no texts.
-            prepared = self.scorer.prepare(question) if "certainty" in self.signals else self.scorer.encode_question(question)
-            certainty = self.scorer.score(texts, prepared) if "certainty" in self.signals else None
-        return fuse_signals(texts, question, self.signals, certainty)
+            if "certainty" not in self.signals:
+                self.scorer.encode_question(question)  # the question checked even for no texts
+            states = {name: signal.prepare(question) for name, signal in self._signals.items()}
+            values = score_texts(self._signals, states, texts)
+        return values, rank(values, question, self.config, lambda idx: [texts[i] for i in idx])
 
     def rerank(
         self, passages: Sequence[Union[Passage, str]], question: str, *, top_n: int | None = None,
@@ -104,17 +112,18 @@ class CertaintyReranker:
         """
         selection = Selection.of(top_n, token_budget, default=self.selection, names=_NAMES)
         items = [p if isinstance(p, Passage) else Passage(_text(p, i)) for i, p in enumerate(passages)]
-        scored = self._scored([p.text for p in items], question)
-        scores, relevance = scored.fused, scored.relevance
+        values, ranked = self._scored([p.text for p in items], question)
+        scores, relevance = ranked.fused.tolist(), ranked.relevance.tolist()
         if not items:
             return []
-        kept = selection.choose([p.text for p in items], scores, self.count)
+        sizes = [self.count(p.text) for p in items] if selection.token_budget is not None else None
+        kept = choose(selection, ranked, sizes, self.count(GAP) if sizes is not None else 0)
         best: dict[str, float] = {}
         for i in kept:
             best[items[i].source] = min(best.get(items[i].source, float("inf")), scores[i])
         order = sorted(kept, key=lambda i: (best[items[i].source], items[i].source, items[i].position, i))
         return [RankedPassage(i, float(scores[i]), items[i], relevance[i],
-                              {name: values[i] for name, values in scored.signals.items()}) for i in order]
+                              {name: float(v[i]) for name, v in values.items()}) for i in order]
 
 
 def _text(value, index: int) -> str:

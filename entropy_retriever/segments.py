@@ -153,7 +153,7 @@ class Segmenter:
             before = os.fstat(handle.fileno())
             while True:
                 data = handle.read(_READ_BYTES)
-                if not consumed and looks_binary(data):
+                if looks_binary(data):  # anywhere in the file, not only its head
                     raise InputError(
                         f"{path} looks like a binary file (it holds NUL bytes), not text: extract its text "
                         "first (for example with pdftotext, or by saving it as plain text) and read that"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Callable, Sequence
@@ -87,11 +88,6 @@ class KeyContext:
             stream.write(("," if n else "") + "\n  " + json.dumps(asdict(segment), ensure_ascii=False))
         stream.write("\n ]\n}")
 
-    @property
-    def coverage(self) -> float:
-        """The fraction of segments kept."""
-        return sum(s.selected for s in self.segments) / max(1, len(self.segments))
-
     def __str__(self) -> str:
         return self.text
 
@@ -165,16 +161,17 @@ class Selection:
         chosen = [x is not None for x in (self.top_k, self.token_budget, self.threshold)]
         if sum(chosen) != 1:
             raise InputError("choose exactly one of top_k, token_budget or threshold")
-        if self.top_k is not None and (isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1):
-            raise InputError(f"top_k must be a positive integer, got {self.top_k!r}")
-        if self.token_budget is not None and (
-            isinstance(self.token_budget, bool) or not isinstance(self.token_budget, int) or self.token_budget < 1
-        ):
-            raise InputError(f"token_budget must be a positive integer, got {self.token_budget!r}")
-        if self.threshold is not None and (
-            isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float)) or not math.isfinite(self.threshold)
-        ):
-            raise InputError("threshold must be a finite number")
+        for name in ("top_k", "token_budget"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise InputError(f"{name} must be a positive integer, got {value!r}")
+            object.__setattr__(self, name, int(value))  # numpy integers are integers too
+        if self.threshold is not None:
+            if isinstance(self.threshold, bool) or not isinstance(self.threshold, numbers.Real) or not math.isfinite(self.threshold):
+                raise InputError(f"threshold must be a finite number, got {self.threshold!r}")
+            object.__setattr__(self, "threshold", float(self.threshold))
 
     @classmethod
     def of(
@@ -210,7 +207,7 @@ class Selection:
             return f"top_k={self.top_k}"
         if self.token_budget is not None:
             return f"token_budget={self.token_budget}"
-        return f"threshold={self.threshold}"
+        return f"threshold={self.threshold:g}"
 
     def choose(
         self, segments: Sequence[Segment | str], scores: Sequence[float], count: Callable[[str], int]
@@ -235,22 +232,28 @@ class Selection:
         import numpy as np
 
         values = np.asarray(scores, dtype=np.float64)
-        ranked = np.argsort(values, kind="stable")  # by score, ties by position (8 bytes an item)
-        if self.top_k is not None:
-            return {int(i) for i in ranked[: self.top_k]}
         if self.threshold is not None:
             return {int(i) for i in np.flatnonzero(values <= self.threshold)}
+        return self.choose_order(sizes, np.argsort(values, kind="stable"), gap)  # ties by position
+
+    def choose_order(self, sizes: Sequence[int] | None, ranking: Sequence[int], gap: int) -> set[int]:
+        """The same rule on a ranking (indices, best first) instead of scores: the first ``top_k``,
+        or each segment in turn that still fits the token budget. A threshold needs scores."""
+        if self.threshold is not None:
+            raise InputError("a threshold compares scores: use choose_sizes with the scores")
+        if self.top_k is not None:
+            return {int(i) for i in ranking[: self.top_k]}
         budget = self.token_budget
         kept: set[int] = set()
         used = 0
         smallest = None
-        for i in map(int, ranked):  # in order of score, each segment that still fits
+        for i in map(int, ranking):  # best first, each segment that still fits
             size = sizes[i] + (gap if kept else 0)
             smallest = size if smallest is None else min(smallest, size)
             if used + size <= budget:
                 kept.add(i)
                 used += size
-        if not kept and len(scores):
+        if not kept and len(ranking):
             raise InputError(
                 f"token_budget={budget} is smaller than every segment (the smallest takes {smallest} "
                 "tokens): raise the budget or lower segment_tokens"
@@ -285,52 +288,3 @@ def _last_line(first: int, text: str) -> int:
 
 def join_spans(spans: Sequence[KeptSpan], separator: str = GAP) -> str:
     return separator.join(span.text.strip("\n") for span in spans)
-
-
-def splice(
-    segments: Sequence[Segment],
-    scores: Sequence[float],
-    kept: set[int],
-    *,
-    metric: str,
-    question: str,
-    separator: str = GAP,
-    signals: dict[str, Sequence[float]] | None = None,
-    relevance: Sequence[float] | None = None,
-) -> KeyContext:
-    """Join kept segments in document order, merging overlapping or adjacent spans.
-
-    ``relevance`` (higher = better, in (0, 1]) defaults to the rank-based one of ``scores``.
-    """
-    if relevance is None:
-        from .fusion import relevance as to_relevance, rrf_scores
-
-        relevance = to_relevance(rrf_scores([scores])) if len(scores) else []
-    order = sorted(kept, key=lambda i: segments[i].index)
-    spans = build_spans([segments[i] for i in order], [scores[i] for i in order], [relevance[i] for i in order])
-    text = join_spans(spans, separator)
-    signals = signals or {}
-    table = [
-        SegmentScore(s.index, s.source, s.start, s.end, float(scores[i]), i in kept,
-                     {name: float(values[i]) for name, values in signals.items()})
-        for i, s in enumerate(segments)
-    ]
-    return KeyContext(text=text, spans=spans, segments=table, metric=metric, question=question)
-
-
-def select_key_context(
-    segments: Sequence[Segment],
-    scores: Sequence[float],
-    selection: Selection,
-    *,
-    count: Callable[[str], int],
-    metric: str,
-    question: str,
-    signals: dict[str, Sequence[float]] | None = None,
-    relevance: Sequence[float] | None = None,
-) -> KeyContext:
-    kept = selection.choose(segments, scores, count)
-    key = splice(segments, scores, kept, metric=metric, question=question, signals=signals, relevance=relevance)
-    key.n_tokens = count(key.text)
-    return key
-

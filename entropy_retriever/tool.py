@@ -41,7 +41,7 @@ class LongFileQA:
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         if access is None:
-            if not roots:
+            if isinstance(roots, (list, tuple)) and not roots:
                 raise InputError("LongFileQA needs roots=[...]: the folders an agent may read files from")
             access = FileAccess(roots, max_bytes=max_bytes)
         self.access = access

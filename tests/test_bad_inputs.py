@@ -91,6 +91,16 @@ CLI_CASES = [
     ("cli-budget-tokenizer-unknown", ["select", "FILE", QUESTION, "--model", "MODEL", *TINY, "--budget-tokenizer", "no_such_encoding"],
      r"tiktoken|unknown tiktoken encoding"),
 ]
+CLI_CASES += [
+    ("cli-demo-depth-outside", ["demo", "--depth", "1.5"], r"--depth must be a number from 0 \(the start\) to 1"),
+    ("cli-demo-depth-nan", ["demo", "--depth", "nan"], r"--depth must be a number from 0"),
+    ("cli-checkpoint-empty", ["select", "FILE", QUESTION, "--model", "MODEL", *TINY, "--checkpoint", ""], r"checkpoint path is empty"),
+    ("cli-checkpoint-directory", ["select", "FILE", QUESTION, "--model", "MODEL", *TINY, "--checkpoint", "DIR"], r"is a directory"),
+    ("cli-checkpoint-fifo", ["select", "FILE", QUESTION, "--model", "MODEL", *TINY, "--checkpoint", "DIR/fifo"], r"not a regular file"),
+    ("cli-max-new-tokens-past-reach", ["ask", "FILE", QUESTION, "--model", "MODEL", *TINY, "--max-new-tokens", "100000"],
+     r"max_new_tokens=100000 is at least the answering model's whole reach"),
+    ("cli-hops-negative", ["select", "FILE", QUESTION, "--hops", "-1"], r"hops must be a whole number of at least 0"),
+]
 if importlib.util.find_spec("torch_npu") is None:
     CLI_CASES.append(("cli-missing-npu", ["select", "FILE", QUESTION, "--device", "npu:0"], r"an Ascend NPU was asked for"))
 
@@ -193,6 +203,18 @@ def api_cases(tiny, tokenizer, tmp_path):
     os.link(outside, root / "innocent.txt")
     (root / "big.txt").write_text("x" * 200)
     access = FileAccess(root, max_bytes=100)
+    dangling = tmp_path / "journal.jsonl"
+    dangling.symlink_to(tmp_path / "nowhere" / "journal.jsonl")
+
+    def write_beside_another_run():
+        from entropy_retriever.streaming import Journal
+
+        held = Journal(tmp_path / "shared.jsonl", {"run": 1})
+        try:
+            Journal(tmp_path / "shared.jsonl", {"run": 1})
+        finally:
+            held.close()
+
     return [
         ("api-context-bytes", lambda: r.select(b"some bytes", QUESTION), InputError, r"context is bytes: decode it"),
         ("api-context-number", lambda: r.select(42, QUESTION), InputError, r"cannot read a context of type int"),
@@ -237,6 +259,14 @@ def api_cases(tiny, tokenizer, tmp_path):
         ("api-file-tool-hard-link", lambda: access.read_text("innocent.txt"), FileAccessError, r"hard links"),
         ("api-file-tool-too-big", lambda: access.read_text("big.txt"), FileAccessError, r"over this tool's limit"),
         ("api-file-tool-nul-in-path", lambda: access.read_text("a\x00b"), FileAccessError, r"NUL character"),
+        ("api-file-tool-empty-root", lambda: FileAccess([root, ""]), InputError, r"a root is an empty string"),
+        ("api-journal-directory", lambda: r.select(TEXT, QUESTION, checkpoint=tmp_path), InputError, r"is a directory"),
+        ("api-journal-empty-path", lambda: r.select(TEXT, QUESTION, checkpoint=""), InputError, r"checkpoint path is empty"),
+        ("api-journal-dangling-link", lambda: r.select(TEXT, QUESTION, checkpoint=dangling), InputError, r"symbolic link"),
+        ("api-journal-held-by-another-run", write_beside_another_run, InputError, r"another run is writing it now"),
+        ("api-reader-unknown-fusion", lambda: reader(tiny, tokenizer, fusion="max"), InputError, r"unknown fusion 'max'"),
+        ("api-reader-bad-hops", lambda: reader(tiny, tokenizer, hops=-1), InputError, r"hops must be a whole number"),
+        ("api-max-new-tokens-past-reach", lambda: reader(tiny, tokenizer, max_new_tokens=10**6), InputError, r"whole reach"),
     ]
 
 
@@ -250,7 +280,9 @@ API_IDS = [
     "api-generate-empty", "api-generate-max-new-tokens-0", "api-generate-past-window", "api-stop-not-strings",
     "api-chat-not-a-list", "api-chat-message-without-role", "api-rerank-top-n-0", "api-rerank-passage-not-text",
     "api-model-not-a-name", "api-model-name-empty", "api-file-tool-outside-root", "api-file-tool-hard-link",
-    "api-file-tool-too-big", "api-file-tool-nul-in-path",
+    "api-file-tool-too-big", "api-file-tool-nul-in-path", "api-file-tool-empty-root", "api-journal-directory",
+    "api-journal-empty-path", "api-journal-dangling-link", "api-journal-held-by-another-run", "api-reader-unknown-fusion",
+    "api-reader-bad-hops", "api-max-new-tokens-past-reach",
 ]
 
 
@@ -307,6 +339,11 @@ def framework_cases(tiny, tokenizer, tmp_path):
         ("langchain-compressor-top-n-0", lambda: CertaintyCompressor(top_n=0, model=tiny, tokenizer=tokenizer), InputError, r"top_n must be"),
         ("langchain-chat-temperature", lambda: ChatEntropyRetriever(lm=lm, temperature=0.7), InputError, r"temperature=0"),
         ("langchain-chat-empty-stop", lambda: ChatEntropyRetriever(lm=lm).invoke("Hi", stop=[""]), InputError, r"non-empty strings"),
+        ("llamaindex-tool-question-too-long", lambda: li("report.txt", "why " * 600 + "?"), str, r"^Error: .*shorten the question"),
+        ("langchain-tool-roots-one-string", lambda: LongFileTool(roots=str(root), reader=r).run(
+            {"path": "/etc/hostname", "question": QUESTION}), str, r"^access to .* is not allowed"),
+        ("langchain-tool-max-bytes-0", lambda: LongFileTool(roots=[root], reader=r, max_bytes=0), InputError,
+         r"max_bytes must be a positive integer"),
     ]
 
 
@@ -314,7 +351,8 @@ FRAMEWORK_IDS = [
     "llamaindex-tool-outside-root", "llamaindex-tool-binary-file", "llamaindex-tool-no-question", "llamaindex-rerank-top-n-0",
     "llamaindex-llm-max-tokens-0", "langchain-tool-outside-root", "langchain-tool-missing-file",
     "langchain-tool-raises-when-asked", "langchain-compressor-top-n-0",
-    "langchain-chat-temperature", "langchain-chat-empty-stop",
+    "langchain-chat-temperature", "langchain-chat-empty-stop", "llamaindex-tool-question-too-long",
+    "langchain-tool-roots-one-string", "langchain-tool-max-bytes-0",
 ]
 
 

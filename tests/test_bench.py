@@ -184,8 +184,10 @@ def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, tmp_path, monkeypatch):
     bench_main(["passkey", "--lengths", "600", "2600", "--depths", "0.5", *small, *model])
     bench_main(["niah", "--lengths", "2600", "--depths", "0.2", "0.8", "--variants", "single", *small, *model,
                 "--data", str(root)])
-    bench_main(["evidence", "--n", "1", "--datasets", "kv", "lowoverlap", "--segments", "1", "2",
+    bench_main(["evidence-grid", "--n", "1", "--datasets", "kv", "lowoverlap", "--segments", "1", "2",
                 *model, "--data", str(root)])
+    bench_main(["evidence", "--n", "1", "--datasets", "lowoverlap", "twowiki", "lowoverlap_control", "--split", "dev",
+                "--window-tokens", "1500", *model, "--data", str(root)])
     bench_main(["rerank", "--n", "1", "--datasets", "lowoverlap", "--candidates", "6", "--keep", "2",
                 *model, "--data", str(root)])
     bench_main(["lminfinite-cache", "--short", "300", "--long", "1500", "--generate", "5", "--n-local", "256",
@@ -200,10 +202,17 @@ def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, tmp_path, monkeypatch):
     hay = json.loads(Path("bench-results/niah.json").read_text())
     assert len(hay["rows"]) == 4 * 2 and all(0 <= r["score"] <= 1 for r in hay["rows"])
     assert sorted(os.listdir("bench-results")) == sorted(
-        ["passkey.json", "passkey.md", "niah.json", "niah.md", "evidence.json", "evidence.md", "rerank.json", "rerank.md",
+        ["passkey.json", "passkey.md", "niah.json", "niah.md", "evidence-grid.json", "evidence-grid.md", "rerank.json",
+         "rerank.md", "evidence.json", "evidence.md", "evidence-cache",
          "lminfinite-cache.json", "lminfinite-cache.md"]
         + [f"niah-single-{m}.png" for m in ("bare", "selfextend", "lminfinite", "xl3m")])
-    recall = json.loads(Path("bench-results/evidence.json").read_text())
+    shipped = json.loads(Path("bench-results/evidence.json").read_text())
+    assert {r["dataset"] for r in shipped["rows"]} == {"lowoverlap", "twowiki", "lowoverlap_control"}
+    assert {r["method"] for r in shipped["rows"]} >= {"default", "bm25", "minilm", "bm25+minilm rrf", "certainty"}
+    assert all(0.0 <= r["recall"] <= 1.0 for r in shipped["rows"])
+    assert "Margins of the default" in shipped["table"] and "hard_margin" in shipped["summary"]
+    assert len(os.listdir("bench-results/evidence-cache")) == 3  # one model pass per example, kept
+    recall = json.loads(Path("bench-results/evidence-grid.json").read_text())
     methods = {r["method"] for r in recall["rows"]}
     fused = {f"{m}+{rest}" for m in ev.FUSED_METRICS for rest in ("bm25+minilm", "minilm", "bm25")}
     assert methods == set(ev.METRICS) | fused | set(ev.BASELINES)
@@ -217,55 +226,22 @@ def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, tmp_path, monkeypatch):
     assert all(0.0 <= r["recall"] <= r["ceiling"] + 1e-9 for r in rerank["rows"])
 
 
-def test_the_benchmark_s_fused_ranking_is_what_the_library_selects(tiny, tokenizer):
-    """The evidence suite's default row measures the product: CertaintyReranker's default order."""
+def test_the_benchmark_s_default_row_is_what_the_library_selects(tiny, tokenizer):
+    """The evidence suite's default row measures the product: the reranker's order on the same texts."""
+    from benchmarks.shipped import Scored, default_ranking
     from entropy_retriever import CertaintyReranker, Passage
+    from entropy_retriever.config import DEFAULT
     from entropy_retriever.scoring import CertaintyScorer
-    from entropy_retriever.scoring import DEFAULT_METRIC
+    from entropy_retriever.signals import DenseEmbedder
 
     texts = ["The archive door code is 58213.", "Rain fell over the valley all spring.",
              "Door codes are changed every year by the night guard.", "The bakery sells rye bread.",
              "Codes, doors and archives: a short history of the city library."]
     segments = [Segment(i, "", 40 * i, 40 * i + len(t), t, 10) for i, t in enumerate(texts)]
     example = ev.Example("t", "0", "", "What is the archive door code?", ((0, 5),))
-    scorers = {"plain": CertaintyScorer(tiny, tokenizer, progress=False)}
-    values = ev.method_scores(example, segments, scorers, ev.MiniLM())
-    ranking = ev.rankings_for(example, segments, values, 0)[f"{DEFAULT_METRIC}+bm25+minilm"]
+    stats = CertaintyScorer(tiny, tokenizer, progress=False).token_stats(segments, example.question)
+    ranking = default_ranking(Scored(example, segments, stats, DenseEmbedder.shared()), DEFAULT)
     reranker = CertaintyReranker(tiny, tokenizer, top_n=len(texts))
-    scores = reranker.score(texts, example.question)
-    assert ranking == sorted(range(len(texts)), key=lambda i: (scores[i], i))
+    assert ranking.tolist() == reranker._scored(texts, example.question)[1].order.tolist()
     kept = reranker.rerank([Passage(t) for t in texts], example.question)
     assert [k.index for k in kept] == list(range(len(texts)))  # one source: document order
-
-
-def test_the_benchmark_keeps_what_the_product_s_selection_keeps(tokenizer):
-    """At a budget of B tokens (or k segments) the benchmark keeps exactly ``Selection(...)``'s choice,
-    separator included: the README's tables measure the product's rule."""
-    import random
-
-    from entropy_retriever import Selection
-    from entropy_retriever.segments import Segmenter
-    from entropy_retriever.selection import GAP, token_counter
-
-    text = " ".join(f"Sentence {i} says something about topic {i % 7}." for i in range(400))
-    segments = list(Segmenter(tokenizer, 64).split(text))
-    count = token_counter(tokenizer)
-    rng = random.Random(0)
-    gap_mattered = False
-    for trial in range(20):
-        ranking = list(range(len(segments)))
-        rng.shuffle(ranking)
-        scores = [0.0] * len(segments)
-        for r, i in enumerate(ranking):
-            scores[i] = float(r)
-        for budget in (70, 150, 300, 700):
-            product = sorted(Selection(token_budget=budget).choose(segments, scores, count))
-            assert ev.keep(ranking, segments, Selection(token_budget=budget), count) == product
-            used = sum(count(segments[i].text) for i in product) + count(GAP) * (len(product) - 1)
-            assert used <= budget
-            no_gap = sum(count(segments[i].text) for i in product)
-            spare = [count(segments[i].text) for i in ranking if i not in product]
-            gap_mattered |= any(no_gap + s <= budget < used + count(GAP) + s for s in spare)
-        for k in (1, 2, 4):
-            assert ev.keep_top(ranking, segments, k) == sorted(Selection(top_k=k).choose(segments, scores, count))
-    assert gap_mattered  # some case would have kept one more segment had the separator been free

@@ -58,15 +58,16 @@ def test_passkey_answer_matches(reader, tokenizer):
 
 
 def test_the_default_selection_fuses_certainty_bm25_and_the_embedder(reader, tokenizer):
-    from entropy_retriever.fusion import DEFAULT_SIGNALS, rrf_scores
+    from entropy_retriever.config import DEFAULT
+    from entropy_retriever.fusion import make_fusion
 
     sample = make_passkey(tokenizer, 2500, depth=0.6, seed=5)
     key = reader.select(sample.context, "What is the pass key?")
-    assert reader.signals == DEFAULT_SIGNALS
-    assert key.metric == f"rrf(certainty:{reader.scorer.metric_name}, bm25, dense)"
+    assert reader.signals == DEFAULT.signals and reader.config == DEFAULT
+    assert key.metric == f"{DEFAULT.fusion}(certainty:{reader.scorer.metric_name}, bm25, dense)"
     assert sample.key in key.text
-    signals = {name: [s.signals[name] for s in key.segments] for name in DEFAULT_SIGNALS}
-    assert [s.score for s in key.segments] == pytest.approx(rrf_scores(list(signals.values())))
+    signals = {name: [s.signals[name] for s in key.segments] for name in DEFAULT.signals}
+    assert [s.score for s in key.segments] == pytest.approx(make_fusion(DEFAULT.fusion).fuse(signals).tolist())
     # each signal is the library's own, computed alone on the same segments
     texts = [sample.context[s.start:s.end] for s in key.segments]
     assert signals["certainty"] == pytest.approx(reader.scorer.score(texts, "What is the pass key?"), abs=1e-4)

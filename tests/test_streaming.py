@@ -14,9 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from entropy_retriever import InputError, LongContextReader, Selection
-from entropy_retriever.fusion import fuse_signals
+from entropy_retriever.pipeline import choose, rank
 from entropy_retriever.segments import Document
-from entropy_retriever.selection import select_key_context
+from entropy_retriever.selection import GAP
+from entropy_retriever.signals import bm25_scores
 from entropy_retriever.segments import Segment
 from entropy_retriever.streaming import DIGEST_BYTES, Journal, Shard, SegmentRecords, digest, read_spans
 
@@ -44,14 +45,29 @@ def test_streamed_selection_equals_selection_over_the_whole_list(tiny, tokenizer
     key = r.select(TEXT, QUESTION)
     segments = list(r.segmenter.split(TEXT))
     certainty = r.scorer.score(segments, QUESTION)  # one call over all segments: other batches, same scores
-    whole = fuse_signals([s.text for s in segments], QUESTION, SIGNALS, certainty)
-    expected = select_key_context(segments, whole.fused, r.selection, count=r.count, metric=r.method,
-                                  question=QUESTION, signals=whole.signals, relevance=whole.relevance)
-    assert spans(key) == spans(expected) and key.text == expected.text
-    assert [s.score for s in key.segments] == pytest.approx([s.score for s in expected.segments], abs=1e-4)
+    texts = [s.text for s in segments]
+    values = {"certainty": certainty, "bm25": bm25_scores(texts, QUESTION)}
+    ranked = rank(values, QUESTION, r.config, lambda idx: [texts[i] for i in idx])
+    sizes = [s.n_tokens for s in segments] if r.selection.token_budget is not None else None
+    kept = choose(r.selection, ranked, sizes, r.count(GAP))
+    assert sorted(i for s in key.spans for i in s.segment_indices) == sorted(kept)
+    assert [s.text for s in key.spans] == [t for t in _merged(segments, sorted(kept))]
+    assert [s.score for s in key.segments] == pytest.approx(ranked.fused.tolist(), abs=1e-4)
     assert len(key.segments) == len(segments) and sum(s.selected for s in key.segments) >= 1
     per_signal = 8 * (len(r.signals) - ("bm25" in r.signals))
     assert key.meta["record_bytes"] / len(segments) <= 24 + per_signal + 12 / len(segments)  # one source: one run
+
+
+def _merged(segments, kept):
+    """The kept segments' texts, adjacent ones joined (segments of one text tile it without overlap)."""
+    out, last = [], None
+    for i in kept:
+        if last is not None and i == last + 1:
+            out[-1] += segments[i].text
+        else:
+            out.append(segments[i].text)
+        last = i
+    return out
 
 
 def test_records_keep_sources_spans_and_budgets_compactly():

@@ -9,12 +9,11 @@ from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from entropy_retriever.integration import DEFAULT_METRIC, DEFAULT_SIGNALS, SIGNALS
+from entropy_retriever.integration import DEFAULT, FUSIONS, SIGNALS
 
 
 class CertaintyCompressor(BaseDocumentCompressor):
-    """Keep the retrieved documents that matter most for the query: by default the reciprocal-rank
-    fusion of a local model's certainty (it reads each document with the query), BM25 and a
+    """Keep the retrieved documents that matter most for the query: by default the fusion of a local model's certainty (it reads each document with the query), BM25 and a
     sentence embedder; ``signals=("certainty",)`` uses the model alone.
 
     Returns copies of the kept documents in document order (by ``metadata["source"]``, the
@@ -31,8 +30,10 @@ class CertaintyCompressor(BaseDocumentCompressor):
 
     top_n: Optional[int] = Field(default=None, description="Documents to keep (3 when neither top_n nor token_budget is set).")
     token_budget: Optional[int] = Field(default=None, description="Keep the most certain documents that fit this many tokens.")
-    metric: str = Field(default=DEFAULT_METRIC, description="The certainty metric (entropy_retriever.scoring.METRICS).")
-    signals: tuple[str, ...] = Field(default=DEFAULT_SIGNALS, description=f"Signals to fuse, from {SIGNALS}.")
+    metric: str = Field(default=DEFAULT.metric, description="The certainty metric (entropy_retriever.scoring.METRICS).")
+    signals: tuple[str, ...] = Field(default=DEFAULT.signals, description=f"Signals to fuse, from {tuple(SIGNALS)}.")
+    fusion: str = Field(default=DEFAULT.fusion, description=f"How the signals are fused, from {tuple(FUSIONS)}.")
+    hops: int = Field(default=DEFAULT.hops, description="Times the best documents are rescored given the first pick (0: off).")
     _reranker: Any = PrivateAttr()
 
     def __init__(self, *, model: Any = None, tokenizer: Any = None, **kwargs: Any) -> None:
@@ -40,7 +41,7 @@ class CertaintyCompressor(BaseDocumentCompressor):
         from entropy_retriever import CertaintyReranker
 
         self._reranker = CertaintyReranker(model, tokenizer, top_n=self.top_n, token_budget=self.token_budget,
-                                           metric=self.metric, signals=self.signals)
+                                           metric=self.metric, signals=self.signals, fusion=self.fusion, hops=self.hops)
 
     def compress_documents(
         self, documents: Sequence[Document], query: str, callbacks: Optional[Callbacks] = None

@@ -12,8 +12,8 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from entropy_retriever.integration import (
-    DEFAULT_METRIC,
-    DEFAULT_SIGNALS,
+    DEFAULT,
+    FUSIONS,
     RETRIEVER_SELECTION,
     SIGNALS,
     Selection,
@@ -41,9 +41,11 @@ class LongDocumentRetriever(BaseRetriever):
     document: Union[str, os.PathLike] = Field(description="The text, or a pathlib.Path to a text file.")
     k: Optional[int] = Field(default=None, description="How many segments to keep (4 when neither k nor token_budget is set).")
     token_budget: Optional[int] = Field(default=None, description="Keep the best segments that fit this many tokens.")
-    segment_tokens: int = Field(default=512, description="Tokens per segment.")
-    metric: str = Field(default=DEFAULT_METRIC, description="The certainty metric (entropy_retriever.integration.METRICS).")
-    signals: tuple[str, ...] = Field(default=DEFAULT_SIGNALS, description=f"Signals to fuse, from {SIGNALS}.")
+    segment_tokens: int = Field(default=DEFAULT.segment_tokens, description="Tokens per segment.")
+    metric: str = Field(default=DEFAULT.metric, description="The certainty metric (entropy_retriever.integration.METRICS).")
+    signals: tuple[str, ...] = Field(default=DEFAULT.signals, description=f"Signals to fuse, from {tuple(SIGNALS)}.")
+    fusion: str = Field(default=DEFAULT.fusion, description=f"How the signals are fused, from {tuple(FUSIONS)}.")
+    hops: int = Field(default=DEFAULT.hops, description="Times the best segments are rescored given the first pick (0: off).")
     _reader: Any = PrivateAttr()
 
     def __init__(self, *, model: Any = None, tokenizer: Any = None, **kwargs: Any) -> None:
@@ -55,6 +57,7 @@ class LongDocumentRetriever(BaseRetriever):
         selection = Selection.of(self.k, self.token_budget, default=RETRIEVER_SELECTION)
         self._reader = LongContextReader(
             model, tokenizer, segment_tokens=self.segment_tokens, metric=self.metric, signals=self.signals,
+            fusion=self.fusion, hops=self.hops,
             progress=False, **selection_kwargs(selection),
         )
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import numbers
+import os
 from typing import Any, Optional
 
 from langchain_core.tools import BaseTool, ToolException
@@ -37,12 +39,18 @@ class LongFileTool(BaseTool):
     _qa: Any = PrivateAttr()
 
     def __init__(self, *, reader: Any = None, qa: Any = None, **kwargs: Any) -> None:
-        kwargs["roots"] = [str(r) for r in kwargs.get("roots", [])]
-        super().__init__(**kwargs)
-        from entropy_retriever import LongFileQA
+        from entropy_retriever import InputError, LongFileQA
         from entropy_retriever.integration import DEFAULT_MAX_BYTES
 
-        self._qa = qa or LongFileQA(self.roots, reader=reader, max_bytes=self.max_bytes or DEFAULT_MAX_BYTES)
+        roots = kwargs.get("roots", [])
+        if isinstance(roots, (str, os.PathLike)):
+            roots = [roots]  # one folder, never the characters of its name
+        kwargs["roots"] = [os.fspath(r) if isinstance(r, (str, os.PathLike)) else r for r in roots]
+        max_bytes = kwargs.get("max_bytes")
+        if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, numbers.Integral) or max_bytes < 1):
+            raise InputError(f"max_bytes must be a positive integer (or None for {DEFAULT_MAX_BYTES:,}), got {max_bytes!r}")
+        super().__init__(**kwargs)
+        self._qa = qa or LongFileQA(self.roots, reader=reader, max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else int(max_bytes))
         self.description = self._qa.description
 
     def _run(self, path: str, question: str, **kwargs: Any) -> str:

@@ -12,7 +12,7 @@ from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRan
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
-from entropy_retriever.integration import DEFAULT_METRIC, DEFAULT_SIGNALS, SIGNALS
+from entropy_retriever.integration import DEFAULT, FUSIONS, SIGNALS
 
 dispatcher = get_dispatcher(__name__)
 
@@ -32,8 +32,10 @@ class CertaintyRerank(BaseNodePostprocessor):
 
     top_n: Optional[int] = Field(default=None, description="Number of nodes to keep (3 when neither top_n nor token_budget is set).")
     token_budget: Optional[int] = Field(default=None, description="Keep the most certain nodes that fit this many tokens.")
-    metric: str = Field(default=DEFAULT_METRIC, description="The certainty metric (entropy_retriever.scoring.METRICS).")
-    signals: tuple[str, ...] = Field(default=DEFAULT_SIGNALS, description=f"Signals to fuse, from {SIGNALS}.")
+    metric: str = Field(default=DEFAULT.metric, description="The certainty metric (entropy_retriever.scoring.METRICS).")
+    signals: tuple[str, ...] = Field(default=DEFAULT.signals, description=f"Signals to fuse, from {tuple(SIGNALS)}.")
+    fusion: str = Field(default=DEFAULT.fusion, description=f"How the signals are fused, from {tuple(FUSIONS)}.")
+    hops: int = Field(default=DEFAULT.hops, description="Times the best nodes are rescored given the first pick (0: off).")
     model_name: str = Field(default="embedded SmolLM2-135M-Instruct", description="The scoring model, for events.")
     _reranker: Any = PrivateAttr()
 
@@ -42,8 +44,10 @@ class CertaintyRerank(BaseNodePostprocessor):
         top_n: Optional[int] = None,
         *,
         token_budget: Optional[int] = None,
-        metric: str = DEFAULT_METRIC,
-        signals: tuple[str, ...] = DEFAULT_SIGNALS,
+        metric: str = DEFAULT.metric,
+        signals: tuple[str, ...] = DEFAULT.signals,
+        fusion: str = DEFAULT.fusion,
+        hops: int = DEFAULT.hops,
         model: Any = None,
         tokenizer: Any = None,
         model_name: Optional[str] = None,
@@ -53,9 +57,10 @@ class CertaintyRerank(BaseNodePostprocessor):
             from entropy_retriever import CertaintyReranker
         except ImportError as exc:  # pragma: no cover - the package depends on it
             raise ImportError("CertaintyRerank needs entropy-retriever: pip install entropy-retriever") from exc
-        reranker = CertaintyReranker(model, tokenizer, top_n=top_n, token_budget=token_budget, metric=metric, signals=signals)
+        reranker = CertaintyReranker(model, tokenizer, top_n=top_n, token_budget=token_budget, metric=metric,
+                                     signals=signals, fusion=fusion, hops=hops)
         name = model_name or (getattr(getattr(model, "config", None), "name_or_path", None) or "embedded SmolLM2-135M-Instruct")
-        super().__init__(top_n=top_n, token_budget=token_budget, metric=metric, signals=tuple(signals),
+        super().__init__(top_n=top_n, token_budget=token_budget, metric=metric, signals=tuple(signals), fusion=fusion, hops=hops,
                          model_name=name, **kwargs)
         self._reranker = reranker
 

@@ -31,7 +31,7 @@ def long_file_tool(
     from entropy_retriever.integration import DEFAULT_MAX_BYTES, TOOL_NAME
 
     if qa is None:
-        qa = LongFileQA(roots, reader=reader, max_bytes=max_bytes or DEFAULT_MAX_BYTES)
+        qa = LongFileQA(roots, reader=reader, max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else max_bytes)
 
     def read_long_file(path: str, question: str) -> str:
         """Answer a question about one long text file."""
