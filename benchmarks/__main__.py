@@ -9,6 +9,7 @@ Suites:
   passkey         landmark passkey, lengths x depths: bare, SelfExtend, LM-Infinite, XL3M reader
   niah            needle in a haystack (single, pizza): a heatmap per method
   evidence        evidence recall at the shipped configuration, on held-out test halves: the default vs baselines
+  needles         lexical needles at 20k tokens through LongContextReader().select with every default
   evidence-grid   diagnostic: recall at 1, 2 or 4 segments for every certainty metric, rank fusion and baseline
   rerank          reranking in RAG: 20 candidates from a vector store, each method keeps 3
   lminfinite-cache  LM-Infinite's cache bytes on the real model, short run vs long run
@@ -35,6 +36,7 @@ SUITES = {
     "niah": "niah",
     "evidence": "evidence",
     "evidence-grid": "evidence_grid",
+    "needles": "needles",
     "rerank": "rerank",
     "lminfinite-cache": "lminfinite_cache",
     "scale": "scale",

@@ -32,6 +32,22 @@ SUITES = {
         "(each sentence, or 256-piece windows as sentence-transformers reads), and their reciprocal rank "
         "fusion; `certainty` is the model alone; `rrf(certainty, bm25, dense)` the previous default.",
     ),
+    "needles": (
+        "Lexical needles at 20k tokens",
+        "One sentence hidden in ~20k tokens of pydoc topics and essays, asked for in its own words; "
+        "`LongContextReader().select` with every default, as `select` and `ask` run. Kept: the needle "
+        "sentence is whole in the key context.",
+    ),
+    "evidence-grid": (
+        "Evidence recall: the metric grid (256-token segments)",
+        "A diagnostic, not the shipped configuration: every certainty metric and rank fusion at a "
+        "budget of 1, 2 or 4 segments of 256 tokens of a ~3k-token document (`Selection(top_k=k)`). "
+        "Hard sets: `babi` (bAbI task-1 stories in essays), `lowoverlap`, `loogle_long`. Controls: "
+        "`lowoverlap_control`, LooGLE short-dependency, lost-in-the-middle kv, LongChat lines, RULER "
+        "multikey. Baselines: BM25 (`bm25s`), all-MiniLM-L6-v2 (truncated to 256 word pieces, as "
+        "sentence-transformers reads), their fusion, LongLLMLingua's question perplexity, random, "
+        "the beginning, the end.",
+    ),
     "rerank": (
         "Reranking in RAG",
         "What the LlamaIndex postprocessor and the LangChain compressor do: a vector store "

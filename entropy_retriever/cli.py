@@ -240,7 +240,8 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_calibrate(args) -> int:
-    from .cpu_dtype import calibrate, record_path
+    from .calibrate import calibrate  # the measuring half: loads models, only for this command
+    from .cpu_dtype import record_path
 
     result = calibrate(args.model, tokens=args.tokens, record=not args.no_record)
     if args.json:

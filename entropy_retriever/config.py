@@ -39,7 +39,7 @@ class SelectionConfig:
     metric: "str | MetricFn" = DEFAULT_METRIC
     template: "str | PromptTemplate" = "plain"
     fusion: str = "zscore"
-    hops: int = 1
+    hops: int = 0
 
     def __post_init__(self) -> None:
         """Every field checked, so that a mistake is reported before any model loads."""

@@ -121,6 +121,25 @@ class FileAccess:
                 return text, root, [p for p in candidate.parts[len(parts):] if p != "."]
         raise self._refuse_outside(text)
 
+    def _follow(self, text: str, name: str, stack: list[int], directory: int) -> tuple[list[int], list[str]]:
+        """Resolve the link ``name`` in the folder open at ``stack[-1]``: a relative target goes on
+        from that folder, an absolute one must start with a root and goes on from its descriptor."""
+        try:
+            target = Path(os.readlink(name, dir_fd=stack[-1]))
+        except OSError:  # it changed between the look and the read: no longer a link, or gone
+            raise FileAccessError(f"{text!r} changed while it was opened: try again.") from None
+        if target.is_absolute():
+            for prefix, real_root in self._prefixes:
+                if target.parts[: len(prefix)] == prefix:
+                    for fd in stack:
+                        os.close(fd)
+                    stack[:] = [os.open(real_root, directory)]
+                    target = Path(*target.parts[len(prefix):]) if len(target.parts) > len(prefix) else Path()
+                    break
+            else:
+                raise self._refuse_outside(text)
+        return stack, [p for p in target.parts if p != "."]
+
     def _open(self, text: str, root: Path, parts: list[str]) -> int:
         """Walk from an open descriptor of ``root`` one component at a time, never following a link
         the kernel would follow: each is read and resolved here, and must stay inside the roots.
@@ -148,21 +167,8 @@ class FileAccess:
                     links += 1
                     if links > 40:
                         raise FileAccessError(f"{text!r} goes through too many links.")
-                    try:
-                        target = Path(os.readlink(name, dir_fd=stack[-1]))
-                    except OSError:  # it changed between the look and the read: no longer a link, or gone
-                        raise FileAccessError(f"{text!r} changed while it was opened: try again.") from None
-                    if target.is_absolute():
-                        for prefix, real_root in self._prefixes:
-                            if target.parts[: len(prefix)] == prefix:
-                                for fd in stack:
-                                    os.close(fd)
-                                stack = [os.open(real_root, directory)]
-                                target = Path(*target.parts[len(prefix):]) if len(target.parts) > len(prefix) else Path()
-                                break
-                        else:
-                            raise self._refuse_outside(text)
-                    pending = [p for p in target.parts if p != "."] + pending
+                    stack, target = self._follow(text, name, stack, directory)
+                    pending = target + pending
                     continue
                 flags = (os.O_RDONLY | nofollow | getattr(os, "O_NONBLOCK", 0)) if last else directory
                 try:

@@ -19,7 +19,7 @@ import torch
 from .attention.cache import cache_bytes, make_cache
 from .attention.registry import policy_active, validate_policy
 from .errors import ContextTooLongError, InputError, check_positive, check_text
-from .scoring import model_window
+from .runtime import model_window
 
 __all__ = ["LongContextLM", "Generation"]
 

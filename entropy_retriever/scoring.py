@@ -17,6 +17,7 @@ import torch
 
 from .attention.registry import policy_active
 from .errors import ContextTooLongError, InputError, check_text
+from .runtime import model_window
 from .segments import Segment
 
 __all__ = [
@@ -240,13 +241,6 @@ def resolve_template(template: str | PromptTemplate, tokenizer) -> PromptTemplat
 
 
 # ---------------------------------------------------------------------------- scorer
-def model_window(model) -> int | None:
-    """The number of positions the model was trained on, if its config says."""
-    config = getattr(model, "config", None)
-    config = getattr(config, "get_text_config", lambda: config)()
-    return getattr(config, "max_position_embeddings", None)
-
-
 class CertaintyScorer:
     """Score segments by the model's certainty at a question (lower = more relevant).
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Callable, Sequence
+
+import numpy as np
 
 from .errors import InputError
 from .segments import Segment
@@ -79,8 +83,6 @@ class KeyContext:
     def write_json(self, stream) -> None:
         """Write :meth:`to_dict` as JSON to ``stream``, one segment at a time, so that the table of
         a very long input is never built whole in memory."""
-        import json
-
         head = self.to_dict(segments=False)
         body = json.dumps(head, ensure_ascii=False, indent=1)
         stream.write(body[:-2] + ',\n "segments": [')
@@ -195,8 +197,6 @@ class Selection:
         except InputError as exc:
             if not names:
                 raise
-            import re
-
             message = str(exc)
             for field_name, label in names.items():
                 message = re.sub(rf"\b{field_name}\b", label, message)
@@ -229,8 +229,6 @@ class Selection:
 
         ``gap`` is the size of the separator charged for every kept segment after the first.
         """
-        import numpy as np
-
         values = np.asarray(scores, dtype=np.float64)
         if self.threshold is not None:
             return {int(i) for i in np.flatnonzero(values <= self.threshold)}

@@ -8,6 +8,7 @@ import torch
 
 from entropy_retriever import ModelLoadError, load_model
 from entropy_retriever import models
+from entropy_retriever.calibrate import calibrate
 from tests.conftest import tiny_llama
 
 
@@ -101,7 +102,7 @@ def test_calibrate_measures_both_dtypes_and_records_the_rule_s_choice(tiny_folde
     from entropy_retriever.cli import main
 
     monkeypatch.setenv("ENTROPY_RETRIEVER_CACHE", str(tmp_path))
-    result = cpu_dtype.calibrate(str(tiny_folder), tokens=1600, repeats=1, record=False)
+    result = calibrate(str(tiny_folder), tokens=1600, repeats=1, record=False)
     assert result.segments > 3 and result.float32_tokens_per_second > 0 and result.bfloat16_tokens_per_second > 0
     assert 0.0 <= result.agreement <= 1.0
     assert (result.choice, result.why) == cpu_dtype.choose(result.machine["native_bf16"], result.float32_tokens_per_second,

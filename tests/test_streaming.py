@@ -308,3 +308,36 @@ def test_a_script_of_one_s_own_shards_under_torchrun_through_join_process_group(
     assert [(r["rank"], r["size"], r["ranks"]) for r in ranks] == [(0, 2, 2), (1, 2, 2)]
     assert all(r["spans"] == one["spans"] for r in ranks)  # every rank selects what one process selects
     assert all(r["threads"] == max(1, (os.cpu_count() or 1) // 2) for r in ranks)  # an equal share of the cores
+
+
+def test_the_journal_s_model_identity_covers_every_weight(tiny):
+    import copy
+
+    import torch
+
+    from entropy_retriever.streaming import model_identity
+
+    same, changed = copy.deepcopy(tiny), copy.deepcopy(tiny)
+    with torch.no_grad():  # one value deep inside the last layer's MLP: what a merged LoRA changes
+        next(p for n, p in changed.named_parameters() if "mlp" in n and n.startswith("model.layers.1"))[0, 0] += 1e-3
+    assert model_identity(same) == model_identity(tiny)
+    assert model_identity(changed)["fingerprint"] != model_identity(tiny)["fingerprint"]
+
+
+def test_a_second_run_on_the_same_journal_is_refused_while_the_first_writes(tiny, tokenizer, tmp_path):
+    from entropy_retriever.streaming import Journal
+
+    path = tmp_path / "run.jsonl"
+    first = Journal(path, {"run": 1})
+    try:
+        with pytest.raises(InputError, match="another run is writing it now"):
+            reader(tiny, tokenizer, top_k=2).select(TEXT, QUESTION, checkpoint=path)
+    finally:
+        first.close()
+    key = reader(tiny, tokenizer, top_k=2).select(TEXT, QUESTION, checkpoint=path)  # free again
+    assert key.spans and path.stat().st_size > 0
+
+
+def test_a_mapping_is_read_as_documents_by_id(tiny, tokenizer):
+    key = reader(tiny, tokenizer, top_k=1).select({"log-a": TEXT, "log-b": "The lamp was never relit. " * 20}, QUESTION)
+    assert {s.source for s in key.segments} == {"log-a", "log-b"}

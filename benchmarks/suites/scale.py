@@ -251,7 +251,8 @@ def part_shard(args, work: Path, rows: list) -> list[str]:
 
 
 def part_throughput(args, rows: list) -> list[str]:
-    from entropy_retriever.cpu_dtype import MIN_SPEEDUP, calibrate
+    from entropy_retriever.calibrate import calibrate
+    from entropy_retriever.cpu_dtype import MIN_SPEEDUP
 
     result = calibrate(args.model, tokens=args.throughput_tokens, record=False)  # what `entropy-retriever calibrate` runs
     tps = {"float32": result.float32_tokens_per_second, "bfloat16": result.bfloat16_tokens_per_second}

@@ -23,7 +23,7 @@ from typing import Iterator, Optional
 import torch
 
 from ..errors import InputError
-from ..models import model_lock
+from ..runtime import cache_dir, model_lock
 from .backends import backend_for
 from .engine import TwoBranchEngine
 from .flex import FlexEngine, flex_available
@@ -127,7 +127,6 @@ def measured_backend(device: torch.device, path=None) -> str:
     in ``<cache>/attention-backend.json``); the efficient SDPA kernel when nothing was measured."""
     import json
 
-    from ..models import cache_dir
 
     if device.type != "cuda" or not torch.cuda.is_available():
         return "auto"

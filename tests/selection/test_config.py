@@ -53,7 +53,7 @@ def test_the_benchmark_measures_the_reader_s_own_configuration(tiny, tokenizer):
 
     reader = LongContextReader(tiny, tokenizer, signals=DEFAULT.signals, progress=False)
     assert reader.config == DEFAULT
-    assert LongContextReader(tiny, tokenizer, hops=0, progress=False).config == DEFAULT.but(hops=0)
+    assert LongContextReader(tiny, tokenizer, hops=1, progress=False).config == DEFAULT.but(hops=1)
 
 
 @pytest.mark.parametrize("bad, message", [

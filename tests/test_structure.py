@@ -1,0 +1,69 @@
+"""The package's shape: its modules import each other without a cycle, function-local imports included."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).parents[1] / "entropy_retriever"
+
+
+def _module(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Every module of the package and the package modules it imports (anywhere in its body)."""
+    graph: dict[str, set[str]] = {}
+    modules = {_module(p) for p in PACKAGE.rglob("*.py")}
+    for path in PACKAGE.rglob("*.py"):
+        name = _module(path)
+        here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = here[: len(here) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+                names = [f"{target}.{a.name}" for a in node.names]
+                deps |= {n for n in names if n in modules} or {target}
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                found = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                deps |= {f for f in found if f.startswith("entropy_retriever")}
+        graph[name] = {d for d in deps if d in modules and d != name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]], facades: set[str]) -> list[str] | None:
+    """A cycle among the modules (package facades, the ``__init__`` files, left out), or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for dep in sorted(graph[node] - facades):
+            if state.get(dep) == 1:
+                return stack[stack.index(dep):] + [dep]
+            if dep not in state and (found := visit(dep)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(set(graph) - facades):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_the_package_has_no_import_cycle():
+    graph = import_graph()
+    facades = {_module(p) for p in PACKAGE.rglob("__init__.py")}
+    assert "entropy_retriever.runtime" in graph and len(graph) > 25
+    assert find_cycle(graph, facades) is None, " -> ".join(find_cycle(graph, facades))
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}, set()) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}, set()) is None
