@@ -78,7 +78,7 @@ def test_adapters_import_only_declared_names():
 
 
 def test_the_attention_package_has_no_import_circle():
-    """Each attention module imports only the ones before it in this order (and the core's errors/models)."""
+    """Each attention module imports only the ones before it in this order (and the core's errors and runtime)."""
     order = ["policies", "rope", "backends", "engine", "flex", "cache", "registry"]
     folder = ROOT / "entropy_retriever" / "attention"
     for position, name in enumerate(order):
@@ -87,6 +87,6 @@ def test_the_attention_package_has_no_import_circle():
             if isinstance(node, ast.ImportFrom) and node.level == 1:
                 assert node.module in order[:position], f"attention/{name}.py imports .{node.module}"
             if isinstance(node, ast.ImportFrom) and node.level == 2:
-                assert node.module in ("errors", "models"), f"attention/{name}.py imports ..{node.module}"
+                assert node.module in ("errors", "runtime"), f"attention/{name}.py imports ..{node.module}"
         importlib.import_module(f"entropy_retriever.attention.{name}")
     assert sorted(p.stem for p in folder.glob("*.py")) == sorted(order + ["__init__"])

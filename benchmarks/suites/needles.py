@@ -68,7 +68,7 @@ def run(args) -> None:
     essays = ev.EssayFiller(ev.data_dir(args.data), tokenizer).text
     rng = random.Random(args.seed)
     rows = []
-    trials = [(depth, t) for depth in args.depths for t in range(args.trials)]
+    trials = [(depth, t) for t in range(args.trials) for depth in args.depths]  # every depth early on
     for depth, t in progress(trials, desc="needles", unit="trial"):
         needle, question = NEEDLES[t % len(NEEDLES)]
         paragraphs = haystack(tokenizer, essays, args.tokens, rng)
