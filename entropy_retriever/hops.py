@@ -20,24 +20,20 @@ of the first pick that shares a word with the question, the fused order is kept 
 
 from __future__ import annotations
 
-import re
 from typing import Callable, Sequence
 
 import numpy as np
 
 from .errors import InputError
 from .fusion import standardise
-from .signals import BM25, DenseEmbedder, terms
+from .signals import BM25, DenseEmbedder, sentences as split_sentences, terms
 
 __all__ = ["FeedbackHops"]
-
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
-
 
 def key_sentences(text: str, question: str, k: int) -> list[str]:
     """The ``k`` sentences of ``text`` that share most of the question's words (in text order); none share none."""
     asked = set(terms(question))
-    sentences = [s.strip() for s in _SENTENCE.split(text) if s.strip()]
+    sentences = split_sentences(text)
     shared = [len(asked & set(terms(s))) for s in sentences]
     best = sorted((i for i in range(len(sentences)) if shared[i]), key=lambda i: (-shared[i], i))[:k]
     return [sentences[i] for i in sorted(best)]

@@ -48,6 +48,11 @@ def terms(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
 
 
+def sentences(text: str) -> list[str]:
+    """The text's sentences (cut after . ! or ? before white space, and at line breaks), stripped."""
+    return [s.strip() for s in _SENTENCE.split(text) if s.strip()]
+
+
 class BM25:
     """Okapi BM25 of a question against a set of texts that arrive one at a time.
 
@@ -166,7 +171,7 @@ class DenseEmbedder:
         nothing is ever lost to truncation.
         """
         cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
-        parts = [p for p in _SENTENCE.split(text) if p.strip()] if self.unit == "sentence" else [text]
+        parts = sentences(text) if self.unit == "sentence" else [text]
         out = []
         for part in parts or [text]:
             pieces = self.tokenizer(part, add_special_tokens=False, verbose=False)["input_ids"]
