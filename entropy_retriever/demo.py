@@ -29,8 +29,13 @@ def make_demo_document(tokenizer, n_tokens: int = 24000, depth: float = 0.3) -> 
         body = topics[name].strip()
         if total >= n_tokens:
             break
+        ids = tokenizer(body, add_special_tokens=False)["input_ids"]
+        if total + len(ids) > n_tokens:  # the last topic only in part, up to a line end: the length asked for
+            head = tokenizer.decode(ids[: n_tokens - total])
+            body = head[: head.rfind("\n")].rstrip() if "\n" in head else head
+            ids = tokenizer(body, add_special_tokens=False)["input_ids"]
         pieces.append(body)
-        total += len(tokenizer(body, add_special_tokens=False)["input_ids"])
+        total += len(ids)
     text = "\n\n".join(pieces)
     # Put the fact on a paragraph boundary near the requested depth.
     cut = text.rfind("\n\n", 0, int(len(text) * depth))

@@ -169,7 +169,12 @@ class LongContextReader:
         started = time.perf_counter()
         with model_lock(self.scorer.model):
             states = self._prepare(question)  # the question checked before anything is read
-            records, corpus = self._score_all(context, question, states, shard, checkpoint)
+            records = corpus = failure = None
+            try:
+                records, corpus = self._score_all(context, question, states, shard, checkpoint)
+            except Exception as exc:  # noqa: BLE001 (every rank must hear of it before the gather)
+                failure = exc
+            shard.agree(failure)
         scored_at = time.perf_counter()
         values = self._gather(records, corpus, shard)
         ranked = rank(values, question, self.config, lambda idx: [s.text for s in self._kept_segments(context, records, idx)])

@@ -137,15 +137,17 @@ class Segmenter:
                 check_text(body, "the context" if single else f"document {number}")
                 yield source_id, iter([body])
             elif isinstance(body, os.PathLike):
-                yield source_id, self._read_file(Path(body))
+                named = isinstance(item, Document) and item.id  # e.g. "<stdin>", not its spool file's path
+                yield source_id, self._read_file(Path(body), item.id if named else str(body))
             else:
                 raise InputError(
                     f"document {number} is a {type(body).__name__}: each document must be a "
                     "string, a pathlib.Path or a Document"
                 )
 
-    def _read_file(self, path: Path) -> Iterator[str]:
-        """The file's text, a chunk at a time; an error if it is binary, not UTF-8, or changes meanwhile."""
+    def _read_file(self, path: Path, name: str) -> Iterator[str]:
+        """The file's text, a chunk at a time; an error (naming it ``name``) if it is binary, not UTF-8,
+        or changes meanwhile."""
         check_readable_file(path)
         decoder = codecs.getincrementaldecoder("utf-8")(errors=self.encoding_errors)
         consumed = lines = 0
@@ -155,7 +157,7 @@ class Segmenter:
                 data = handle.read(_READ_BYTES)
                 if looks_binary(data):  # anywhere in the file, not only its head
                     raise InputError(
-                        f"{path} looks like a binary file (it holds NUL bytes), not text: extract its text "
+                        f"{name} looks like a binary file (it holds NUL bytes), not text: extract its text "
                         "first (for example with pdftotext, or by saving it as plain text) and read that"
                     )
                 pending = len(decoder.getstate()[0])
@@ -165,7 +167,7 @@ class Segmenter:
                     offset = consumed - pending + exc.start
                     line = lines + exc.object[:exc.start].count(b"\n") + 1
                     raise InputError(
-                        f"{path} is not valid UTF-8: byte {exc.object[exc.start:exc.start + 1]!r} at byte offset "
+                        f"{name} is not valid UTF-8: byte {exc.object[exc.start:exc.start + 1]!r} at byte offset "
                         f"{offset:,} (line {line:,}). Convert it to UTF-8 (for example iconv -f latin1 -t utf-8), "
                         "or read it with encoding_errors='replace' (CLI: --encoding-errors replace) to "
                         "substitute U+FFFD for the bad bytes."
@@ -179,7 +181,7 @@ class Segmenter:
             after = os.fstat(handle.fileno())
         if consumed != before.st_size or after.st_size != before.st_size or after.st_mtime_ns != before.st_mtime_ns:
             raise InputError(
-                f"{path} changed while it was read ({before.st_size:,} bytes when opened, {consumed:,} read, "
+                f"{name} changed while it was read ({before.st_size:,} bytes when opened, {consumed:,} read, "
                 f"{after.st_size:,} at the end): read a file that is not being written to, or a copy of it"
             )
 

@@ -23,6 +23,7 @@ holds every score and selects the same key context.
 from __future__ import annotations
 
 import bisect
+import errno
 import hashlib
 import json
 import math
@@ -215,10 +216,25 @@ def spool_stdin(stream=None) -> Path:
     """
     import atexit
 
-    stream = stream if stream is not None else sys.stdin.buffer
+    closed = InputError("standard input is closed, so there is nothing to read: pipe the text in "
+                        "(cat FILE | entropy-retriever select - QUESTION), or pass the file's path instead of -")
+    if stream is None:
+        if sys.stdin is None or sys.stdin.closed:  # started with <&- (Python then sets sys.stdin to None)
+            raise closed
+        stream = sys.stdin.buffer
     handle = tempfile.NamedTemporaryFile(prefix="entropy-retriever-stdin-", suffix=".txt", delete=False)
     with handle:
-        shutil.copyfileobj(stream, handle, 1 << 20)
+        try:
+            shutil.copyfileobj(stream, handle, 1 << 20)
+        except OSError as exc:
+            os.unlink(handle.name)
+            if exc.errno == errno.EBADF:
+                raise closed from None
+            raise InputError(f"standard input could not be read ({exc.strerror}): save the text to a file and "
+                             "pass its path instead of -") from None
+        except ValueError:  # "I/O operation on closed file"
+            os.unlink(handle.name)
+            raise closed from None
     atexit.register(lambda: os.path.exists(handle.name) and os.unlink(handle.name))
     return Path(handle.name)
 
@@ -272,6 +288,26 @@ class Shard:
                 )
             for name in names:
                 records.scores[name][rank::self.size] = scores[name]
+
+    def agree(self, error: Exception | None) -> None:
+        """Every rank learns whether any rank failed before the next collective, so that all stop
+        with one line instead of the others dying inside the collective. Re-raises this rank's
+        own error; on the others, raises an InputError that names the failed rank and its message."""
+        if self.size == 1:
+            if error is not None:
+                raise error
+            return
+        import torch.distributed as dist
+
+        said = None if error is None else (type(error).__name__, str(error).splitlines()[0] if str(error) else "")
+        outcomes: list = [None] * self.size
+        dist.all_gather_object(outcomes, (self.rank, said))
+        if error is not None:
+            raise error
+        failed = [(rank, what) for rank, what in outcomes if what is not None]
+        if failed:
+            rank, (kind, message) = failed[0]
+            raise InputError(f"rank {rank} of {self.size} stopped ({kind}: {message}); every rank stops with it")
 
     def broadcast(self, value):
         """Rank 0's ``value`` on every rank."""

@@ -135,6 +135,46 @@ def test_command_line_stdin_under_torchrun_is_refused_before_joining_the_group(c
     assert "standard input cannot be shared by several torchrun ranks" in err
 
 
+def test_command_line_full_standard_output_is_one_line(files, tiny_folder, tmp_path):
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:  # every write fails with ENOSPC, as on a full disk
+        out = subprocess.run([sys.executable, "-m", "entropy_retriever", "select", str(files / "log.txt"), QUESTION,
+                              "--model", str(tiny_folder), *TINY, "--json"],
+                             stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert out.stderr.splitlines() == ["entropy-retriever: error: could not write the output (No space left on device)"]
+
+
+def test_a_full_disk_while_journaling_is_one_error_and_the_journal_resumes(tiny, tokenizer, tmp_path, monkeypatch):
+    import errno
+
+    from entropy_retriever import streaming
+
+    journal = tmp_path / "run.jsonl"
+    fresh = reader(tiny, tokenizer, segment_tokens=48).select(TEXT, QUESTION)
+    r = reader(tiny, tokenizer, segment_tokens=48)
+    r.window_segments = 2  # many windows, so that the disk fills after some were written
+    real_fsync, calls = os.fsync, []
+
+    def fills_up(fd):  # the third window's write finds the disk full
+        calls.append(fd)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(streaming.os, "fsync", fills_up)
+    with pytest.raises(InputError, match="could not write .No space left on device.; it keeps what was recorded before"):
+        r.select(TEXT, QUESTION, checkpoint=journal)
+    monkeypatch.setattr(streaming.os, "fsync", real_fsync)
+    lines = journal.read_text().splitlines()
+    assert len(lines) == 3  # the header and two whole windows; the failed one was taken back
+    resumed = r.select(TEXT, QUESTION, checkpoint=journal)
+    assert [(s.start, s.end) for s in resumed.spans] == [(s.start, s.end) for s in fresh.spans]
+    assert [s.score for s in resumed.segments] == pytest.approx([s.score for s in fresh.segments])
+
+
 def test_command_line_journal_of_another_run_is_refused_and_kept(files, tiny_folder, tmp_path, capsys):
     journal = tmp_path / "run.jsonl"
     base = ["select", str(files / "log.txt"), QUESTION, "--model", str(tiny_folder), *TINY, "--checkpoint", str(journal)]
@@ -371,7 +411,11 @@ def test_framework_tools(case, tiny, tokenizer, tmp_path):
 
 def test_the_matrix_is_documented_and_large_enough():
     """docs/bad-inputs.md lists every class, and there are at least 40 across the three surfaces."""
-    ids = [c[0] for c in CLI_CASES] + ["cli-journal-of-another-run", "cli-stdin-under-torchrun"] + API_IDS + FRAMEWORK_IDS
+    elsewhere = [  # cases tested by their own functions (here, in test_cli.py and in test_streaming.py)
+        "cli-journal-of-another-run", "cli-stdin-under-torchrun", "cli-stdout-full", "cli-stdin-closed",
+        "cli-stdin-binary", "cli-interrupted", "cli-torchrun-rank-fails", "api-journal-disk-full",
+    ]
+    ids = [c[0] for c in CLI_CASES] + elsewhere + API_IDS + FRAMEWORK_IDS
     assert len(set(ids)) == len(ids) >= 40
     documented = set(re.findall(r"`((?:cli|api|llamaindex|langchain)-[a-z0-9-]+)`", DOC_FILE.read_text()))
     assert set(ids) - {"cli-missing-npu"} <= documented, sorted(set(ids) - documented)

@@ -59,3 +59,38 @@ def test_a_threshold_with_fused_signals_is_refused_before_the_model_loads(tmp_pa
     doc.write_text("Some text. More text.")
     assert main(["select", str(doc), "what?", "--threshold", "3"]) == 2
     assert "threshold compares certainty scores" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.4, 1.2, 3.0])  # the imports, then loading and scoring
+def test_ctrl_c_at_any_moment_ends_with_one_line_and_status_130(delay, tiny_folder, tmp_path):
+    import signal
+    import time
+
+    doc = tmp_path / "doc.txt"
+    doc.write_text("A line of text to score. " * 2000, encoding="utf-8")
+    process = subprocess.Popen([sys.executable, "-m", "entropy_retriever", "select", str(doc), "What is it?",
+                                "--model", str(tiny_folder), "--device", "cpu", "--no-progress"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    if process.returncode == 0:  # finished before the signal came: nothing to check at this moment
+        pytest.skip(f"the command finished within {delay} s")
+    assert process.returncode == 130, err[-2000:]
+    assert err.splitlines() == ["entropy-retriever: interrupted"], err[-2000:]
+
+
+def test_closed_standard_input_is_one_clear_line(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "entropy_retriever", "select", "-", "q?", "--no-progress"],
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True, close_fds=True,
+                         preexec_fn=lambda: __import__("os").close(0))
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == [out.stderr.strip()] and "standard input is closed" in out.stderr
+
+
+def test_standard_input_errors_name_standard_input_not_the_spool_file():
+    out = subprocess.run([sys.executable, "-m", "entropy_retriever", "select", "-", "q?", "--no-progress"],
+                         input=b"text\x00more", capture_output=True)
+    err = out.stderr.decode()
+    assert out.returncode == 2 and "<stdin> looks like a binary file" in err
+    assert "entropy-retriever-stdin-" not in err and "/tmp" not in err

@@ -73,8 +73,8 @@ def test_file_is_read_in_chunks_with_the_same_result_as_a_string(tokenizer, tmp_
     reads = []
     original = Segmenter._read_file
 
-    def counting(self, p):
-        for chunk in original(self, p):
+    def counting(self, p, name):
+        for chunk in original(self, p, name):
             reads.append(len(chunk))
             yield chunk
 

@@ -275,6 +275,29 @@ def test_two_gloo_ranks_under_torchrun_equal_one_process(tiny_folder, tmp_path):
     assert sorted(p.name for p in tmp_path.glob("ranks.rank*")) == ["ranks.rank0-of-2.jsonl", "ranks.rank1-of-2.jsonl"]
 
 
+@pytest.mark.slow  # three processes start torch
+def test_an_error_on_one_torchrun_rank_stops_every_rank_with_one_line(tiny_folder, tmp_path):
+    """Rank 1's journal is a directory: both ranks exit 2, each with one line, and neither dies in gloo."""
+    doc = tmp_path / "log.txt"
+    doc.write_text(TEXT, encoding="utf-8")
+    journal = tmp_path / "ranks.jsonl"
+    (tmp_path / "ranks.rank1-of-2.jsonl").mkdir()  # only rank 1's own journal is bad
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
+    two = subprocess.run(
+        [torchrun, "--nproc-per-node", "2", "--master-port", "29565", "-m", "entropy_retriever", "select", str(doc),
+         QUESTION, "--model", str(tiny_folder), "--device", "cpu", "--top-k", "3", "--segment-tokens", "48",
+         "--fuse-signals", "certainty", "bm25", "--no-progress", "--checkpoint", str(journal)],
+        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600,
+    )
+    assert two.returncode != 0
+    lines = [line for line in two.stderr.splitlines() if line.startswith("entropy-retriever: error:")]
+    assert len(lines) == 2, two.stderr[-3000:]  # one line from each rank
+    assert any("is a directory" in line for line in lines)  # rank 1 says what was wrong
+    assert any("rank 1 of 2 stopped" in line for line in lines)  # rank 0 says which rank failed
+    assert "gloo" not in two.stderr.lower() and "Connection closed by peer" not in two.stderr
+    assert two.stderr.count("exitcode  : 2") == 2, two.stderr[-3000:]  # torchrun's own report: both ranks exited 2
+
+
 API_SCRIPT = """
 import json, sys, torch
 from entropy_retriever import LongContextReader
