@@ -33,7 +33,7 @@ def environment() -> dict:
 
 def save(suite: str, settings: dict, rows: list, table: str, extra: dict | None = None) -> None:
     RESULTS.mkdir(exist_ok=True)
-    settings = settings | {"command": "python -m benchmarks " + " ".join(sys.argv[1:])}
+    settings = {"command": "python -m benchmarks " + " ".join(sys.argv[1:])} | settings  # a caller's own command wins
     payload = {"suite": suite, "environment": environment(), "settings": settings, "rows": rows, "table": table}
     payload |= extra or {}
     (RESULTS / f"{suite}.json").write_text(json.dumps(payload, indent=1))

@@ -10,6 +10,8 @@ the reader itself calls, on the configuration object the reader uses.
 
 from __future__ import annotations
 
+import copy
+
 import statistics
 
 import numpy as np
@@ -37,6 +39,12 @@ class Scored:
         self.bm25 = bm25_scores(self.texts, example.question)
         self.dense = embedder.scores(self.texts, example.question)
         self.sizes = [s.n_tokens for s in segments]
+
+    def with_stats(self, stats) -> "Scored":
+        """The same example with another scorer's statistics (the model-free signals kept)."""
+        other = copy.copy(self)
+        other.certainty = {name: fn(stats).tolist() for name, fn in METRICS.items()}
+        return other
 
     def signals(self, config: SelectionConfig) -> dict[str, list[float]]:
         values = {"certainty": self.certainty[config.metric], "bm25": self.bm25, "dense": self.dense}

@@ -1,19 +1,22 @@
 """The CPU dtype for ``dtype="auto"``, chosen by measurement on the machine itself.
 
-The rule: bfloat16 when all three hold, float32 otherwise.
+``entropy-retriever calibrate`` (or :func:`entropy_retriever.calibrate.calibrate`) scores the
+same documents in float32, bfloat16 and int8, side by side in one run, and applies this rule:
 
-1. The CPU has native bfloat16 matrix instructions (AVX512-BF16 or AMX), which torch's CPU
-   kernels use. Without them bfloat16 is emulated and slower (measured on an AVX2 EPYC: 0.20x
-   float32's scoring throughput).
-2. A measurement on this machine found bfloat16 scoring at least ``MIN_SPEEDUP`` times as fast
-   as float32, side by side in one run.
-3. bfloat16 selected the same segments as float32 on the measured document (the same ``k``
-   best), so that the faster dtype does not change what the reader keeps.
+- **int8** (dynamic int8 Linear layers for scoring; :mod:`entropy_retriever.quantize`) when all
+  three hold: it scores at least ``INT8_MIN_SPEEDUP`` times as many tokens per second as
+  float32; its ``k`` best segments are float32's on at least ``INT8_MIN_AGREEMENT`` of the
+  documents; and it keeps the planted fact as often as float32, less at most
+  ``INT8_MAX_RECALL_LOSS``.
+- **bfloat16** when the CPU has native bfloat16 matrix instructions (AVX512-BF16 or AMX; without
+  them bfloat16 is emulated, 0.20x float32 on an AVX2 EPYC), it runs at least ``MIN_SPEEDUP``
+  times as fast as float32, and it selects what float32 selects on every document.
+- When both qualify, the faster; when neither does, **float32**.
 
-``entropy-retriever calibrate`` (or :func:`calibrate`) measures and records the result in
-``<cache>/cpu-dtype.json`` for this CPU and this torch version; ``dtype="auto"`` on CPU reads
-it (:func:`recorded_cpu_dtype`). Nothing is measured behind the user's back: with no record,
-or a record for another CPU or torch, ``auto`` is float32.
+The choice is recorded in ``<cache>/cpu-dtype.json`` for this CPU and this torch version;
+``dtype="auto"`` on CPU reads it (:func:`recorded_cpu_dtype`). Nothing is measured behind the
+user's back: with no record, or a record for another CPU or torch, ``auto`` is float32. int8
+applies to scoring only: a reader answers in float32.
 """
 
 from __future__ import annotations
@@ -28,13 +31,19 @@ from pathlib import Path
 
 import torch
 
-from .errors import InputError
 from .runtime import cache_dir
 
-__all__ = ["Calibration", "MIN_SPEEDUP", "calibrate", "choose", "native_bf16", "record_path", "recorded_cpu_dtype", "this_cpu"]
+__all__ = [
+    "Calibration", "INT8_MAX_RECALL_LOSS", "INT8_MIN_AGREEMENT", "INT8_MIN_SPEEDUP", "MIN_SPEEDUP", "Measured",
+    "choose", "native_bf16", "record_path", "recorded_cpu_dtype", "this_cpu",
+]
 
-MIN_SPEEDUP = 1.1
+MIN_SPEEDUP = 1.1  # bfloat16 against float32
+INT8_MIN_SPEEDUP = 1.3
+INT8_MIN_AGREEMENT = 0.95
+INT8_MAX_RECALL_LOSS = 0.01
 FILE_NAME = "cpu-dtype.json"
+CHOICES = ("float32", "bfloat16", "int8")
 
 
 def native_bf16() -> bool:
@@ -66,49 +75,79 @@ def this_cpu() -> dict:
     return {**dict(_machine()), "native_bf16": native_bf16()}
 
 
-def choose(native: bool, float32_tps: float, bfloat16_tps: float, same_selection: bool) -> tuple[str, str]:
-    """The rule of this module's doc: ``(dtype name, why)``."""
-    ratio = bfloat16_tps / float32_tps
-    if not native:
-        return "float32", f"this CPU has no native bfloat16 matrix instructions (bfloat16 ran at {ratio:.2f}x float32)"
-    if ratio < MIN_SPEEDUP:
-        return "float32", f"bfloat16 ran at {ratio:.2f}x float32, less than the {MIN_SPEEDUP}x it must gain"
-    if not same_selection:
-        return "float32", f"bfloat16 ran at {ratio:.2f}x float32 but selected other segments"
-    return "bfloat16", f"bfloat16 ran at {ratio:.2f}x float32 and selected the same segments"
+@dataclass(frozen=True)
+class Measured:
+    """One dtype's scoring on the calibration documents."""
+
+    tokens_per_second: float
+    agreement: float  # the share of documents whose k best segments are float32's k best
+    recall: float  # the share of documents whose planted fact is in a kept segment
+
+
+def choose(native: bool, measured: dict[str, Measured]) -> tuple[str, str]:
+    """The rule of this module's doc: ``(dtype name, why)``. ``measured`` has float32 and may
+    have bfloat16 and int8."""
+    base = measured["float32"]
+    fine, why = [], []
+    for name, m in measured.items():
+        if name == "float32":
+            continue
+        ratio = m.tokens_per_second / base.tokens_per_second
+        said = f"{name} ran at {ratio:.2f}x float32"
+        if name == "bfloat16":
+            needed = [(native, "this CPU has no native bfloat16 matrix instructions"),
+                      (ratio >= MIN_SPEEDUP, f"less than the {MIN_SPEEDUP}x it must gain"),
+                      (m.agreement == 1.0, f"it selected other segments on {1 - m.agreement:.0%} of the documents")]
+        else:
+            needed = [(ratio >= INT8_MIN_SPEEDUP, f"less than the {INT8_MIN_SPEEDUP}x it must gain"),
+                      (m.agreement >= INT8_MIN_AGREEMENT,
+                       f"its {m.agreement:.0%} agreement with float32's best segments is under {INT8_MIN_AGREEMENT:.0%}"),
+                      (m.recall >= base.recall - INT8_MAX_RECALL_LOSS,
+                       f"it kept the fact on {m.recall:.0%} of the documents against float32's {base.recall:.0%}")]
+        failed = [reason for ok, reason in needed if not ok]
+        if failed:
+            why.append(f"{said}, but {'; '.join(failed)}")
+        else:
+            fine.append((m.tokens_per_second, name))
+            why.append(f"{said}, selected what float32 selects on {m.agreement:.0%} of the documents "
+                       f"and kept the fact as often ({m.recall:.0%})")
+    choice = max(fine)[1] if fine else "float32"
+    return choice, "; ".join(why) if why else "only float32 was measured"
 
 
 @dataclass
 class Calibration:
-    """One side-by-side measurement of the scorer in float32 and bfloat16 on this CPU."""
+    """One side-by-side measurement of the scorer in each dtype on this CPU."""
 
     machine: dict
     model: str
     tokens: int
     segments: int
     k: int
-    float32_tokens_per_second: float
-    bfloat16_tokens_per_second: float
-    agreement: float  # the share of float32's k best segments that bfloat16 also ranks among its k best
+    documents: int
+    measured: dict  # dtype name -> Measured, as a dict
     choice: str
     why: str
 
     def describe(self) -> str:
         m = self.machine
-        ratio = self.bfloat16_tokens_per_second / self.float32_tokens_per_second
-        return (
-            f"CPU: {m['cpu']} ({m['capability']}; native bfloat16: {'yes' if m['native_bf16'] else 'no'}), torch {m['torch']}\n"
-            f"scoring {self.tokens:,} tokens in {self.segments} segments with {self.model}:\n"
-            f"  float32:  {self.float32_tokens_per_second:,.0f} tokens/s\n"
-            f"  bfloat16: {self.bfloat16_tokens_per_second:,.0f} tokens/s ({ratio:.2f}x), "
-            f"its {self.k} best segments agree {self.agreement:.0%} with float32's\n"
-            f"choice for dtype='auto' on this CPU: {self.choice} ({self.why})"
-        )
+        base = self.measured["float32"]["tokens_per_second"]
+        lines = [
+            f"CPU: {m['cpu']} ({m['capability']}; native bfloat16: {'yes' if m['native_bf16'] else 'no'}), torch {m['torch']}",
+            f"scoring {self.tokens:,} tokens in {self.segments} segments with {self.model}; "
+            f"agreement and recall on {self.documents} documents (the {self.k} best segments):",
+        ]
+        for name, r in self.measured.items():
+            lines.append(f"  {name + ':':9} {r['tokens_per_second']:7,.0f} tokens/s ({r['tokens_per_second'] / base:.2f}x), "
+                         f"same best segments as float32 on {r['agreement']:.0%}, fact kept on {r['recall']:.0%}")
+        lines.append(f"choice for dtype='auto' on this CPU: {self.choice} ({self.why})")
+        return "\n".join(lines)
 
 
-def recorded_cpu_dtype(path: str | os.PathLike | None = None) -> torch.dtype | None:
-    """The recorded choice when it was measured on this CPU with this torch (and, for bfloat16,
-    the CPU still has native bfloat16); None when there is none that applies."""
+def recorded_cpu_dtype(path: str | os.PathLike | None = None) -> str | None:
+    """The recorded choice's name (``float32``, ``bfloat16`` or ``int8``) when it was measured on
+    this CPU with this torch (and, for bfloat16, the CPU still has native bfloat16); None when
+    there is none that applies."""
     target = record_path(path)
     if not target.is_file():
         return None
@@ -119,11 +158,11 @@ def recorded_cpu_dtype(path: str | os.PathLike | None = None) -> torch.dtype | N
         warnings.warn(f"{target} is not a CPU dtype record ({exc.__class__.__name__}): dtype='auto' uses float32 on CPU; "
                       "run `entropy-retriever calibrate` again to rewrite it", stacklevel=3)
         return None
-    if any(machine.get(key) != value for key, value in _machine()):
+    if any(machine.get(key) != value for key, value in _machine()) or choice not in CHOICES:
         return None
-    if choice == "bfloat16" and native_bf16():
-        return torch.bfloat16
-    return torch.float32 if choice == "float32" else None
+    if choice == "bfloat16" and not native_bf16():
+        return None
+    return choice
 
 
 def record_path(path=None) -> Path:

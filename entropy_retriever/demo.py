@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pydoc_data.topics import topics
 
 FACT = "The observatory's archive door code is 58213, and only the night curator knows it."
 QUESTION = "What is the observatory's archive door code?"
@@ -21,7 +22,6 @@ def make_demo_document(tokenizer, n_tokens: int = 24000, depth: float = 0.3) -> 
     """About ``n_tokens`` tokens of pydoc topics (sorted by name) with FACT at ``depth``."""
     if not 0.0 <= depth <= 1.0:
         raise ValueError("depth must be between 0 and 1")
-    from pydoc_data.topics import topics
 
     pieces: list[str] = []
     total = 0

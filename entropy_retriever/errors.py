@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import re
 
 
 class EntropyRetrieverError(Exception):
@@ -46,7 +47,6 @@ def check_text(value, what: str, *, empty_ok: bool = True) -> str:
     if not empty_ok and not value.strip():
         raise InputError(f"{what} is empty: pass some text")
     if _SURROGATE is None:
-        import re
 
         _SURROGATE = re.compile("[\ud800-\udfff]")
     bad = _SURROGATE.search(value)

@@ -26,7 +26,8 @@ import numpy as np
 
 from .errors import InputError
 from .fusion import standardise
-from .signals import BM25, DenseEmbedder, sentences as split_sentences, terms
+from .signals import BM25, DenseEmbedder, terms
+from .signals import sentences as split_sentences
 
 __all__ = ["FeedbackHops"]
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from .aio import iterate_in_thread
-from .files import DEFAULT_MAX_BYTES
 from .config import DEFAULT
+from .files import DEFAULT_MAX_BYTES
 from .fusion import FUSIONS
 from .models import model_and_tokenizer
 from .scoring import METRICS
-from .signals import SIGNALS
 from .selection import Selection
+from .signals import SIGNALS
 from .tool import TOOL_DESCRIPTION, TOOL_NAME
 from .toolcalls import parse_tool_calls
 

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         # Imported here, not at the top: this import is what the Ctrl-C may interrupt.
-        from .cli import main as run
+        from .cli import main as run  # local: this import is what a Ctrl-C may interrupt
     except KeyboardInterrupt:
         print("entropy-retriever: interrupted", file=sys.stderr)
         return INTERRUPTED

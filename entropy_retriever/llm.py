@@ -15,11 +15,16 @@ from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import torch
+import transformers
+from packaging.version import Version
+from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
 from .attention.cache import cache_bytes, make_cache
 from .attention.registry import policy_active, validate_policy
 from .errors import ContextTooLongError, InputError, check_positive, check_text
+from .models import load_model
 from .runtime import model_window
+from .toolcalls import prepare_messages
 
 __all__ = ["LongContextLM", "Generation"]
 
@@ -91,7 +96,6 @@ class LongContextLM:
 
     @classmethod
     def from_pretrained(cls, name_or_path=None, *, policy=None, device="auto", dtype="auto", **kwargs):
-        from .models import load_model
 
         check_positive("max_new_tokens", kwargs.get("max_new_tokens", 128))  # before the slow load
         model, tokenizer = load_model(name_or_path, device=device, dtype=dtype)
@@ -118,7 +122,6 @@ class LongContextLM:
                 raise InputError(f"message {number} must be a dict with 'role' and 'content', got {m!r:.80}")
             if m.get("content") is not None:
                 check_text(m["content"], f"the content of message {number}")
-        from .toolcalls import prepare_messages
 
         rendered, tools = prepare_messages(list(messages), tools, self.tokenizer)
         if getattr(self.tokenizer, "chat_template", None):
@@ -207,7 +210,6 @@ class LongContextLM:
         ``stop`` strings, generation ends at the token that completes one, and the text before it
         is all that is yielded (a piece that may begin a stop string is held back until it is clear).
         """
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
         stops = _stop_strings(stop)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
@@ -277,7 +279,5 @@ def _output_cache(out):
 def _cache_kwarg(model) -> str:
     """``generate``'s name for a cache object: ``cache`` from transformers 5.25 on (it deprecates
     ``past_key_values``), ``past_key_values`` before."""
-    import transformers
-    from packaging.version import Version
 
     return "cache" if Version(transformers.__version__).release >= (5, 25) else "past_key_values"

@@ -8,19 +8,25 @@ about a second.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import shutil
 import tempfile
 import threading
-import weakref
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
+from huggingface_hub import try_to_load_from_cache
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 from .cpu_dtype import recorded_cpu_dtype
 from .errors import InputError, ModelLoadError
+from .quantize import INT8, quantize_int8
 from .runtime import cache_dir, model_lock
 
 EMBEDDED_MODEL = "SmolLM2-135M-Instruct"
@@ -38,6 +44,7 @@ __all__ = [
     "model_lock",
     "resolve_device",
     "resolve_dtype",
+    "scores_in_int8",
 ]
 
 
@@ -112,22 +119,39 @@ _DTYPES = {
 
 
 def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
-    """``auto`` picks bfloat16 on accelerators; on CPU, what ``entropy-retriever calibrate`` measured
-    and recorded for this CPU (bfloat16 only where it is native, faster and selects the same
-    segments: :mod:`entropy_retriever.cpu_dtype`), else float32."""
+    """The dtype the weights are loaded in. ``auto`` picks bfloat16 on accelerators; on CPU, what
+    ``entropy-retriever calibrate`` measured and recorded for this CPU (bfloat16 only where it is
+    native, faster and selects the same segments: :mod:`entropy_retriever.cpu_dtype`), else
+    float32. ``int8`` loads float32 weights, which :func:`load_model` then quantizes."""
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype == "auto":
         if device.type != "cpu":
             return torch.bfloat16
-
-        return recorded_cpu_dtype() or torch.float32
+        return torch.bfloat16 if recorded_cpu_dtype() == "bfloat16" else torch.float32
+    if dtype == INT8:
+        if device.type != "cpu":
+            raise ModelLoadError(
+                f"dtype='int8' is dynamic int8 for scoring on CPU, and the device is {device}: on a GPU or NPU "
+                "use 'auto' (bfloat16), 'bfloat16' or 'float16'"
+            )
+        return torch.float32
     try:
         return _DTYPES[dtype]
     except KeyError:
         raise ModelLoadError(
-            f"unknown dtype {dtype!r}: use 'auto' or one of {sorted(_DTYPES)}"
+            f"unknown dtype {dtype!r}: use 'auto', 'int8' (CPU scoring) or one of {sorted(_DTYPES)}"
         ) from None
+
+
+def scores_in_int8(dtype: str | torch.dtype, device: str | torch.device = "auto") -> bool:
+    """Whether a component loaded with ``dtype`` scores with an int8 copy of the model: asked for
+    (``int8``), or ``auto`` on a CPU where ``calibrate`` recorded int8."""
+    if isinstance(dtype, torch.dtype):
+        return False
+    torch_device = resolve_device(device)
+    resolve_dtype(dtype, torch_device)  # an unknown dtype, or int8 on a GPU, is refused here
+    return dtype == INT8 or (dtype == "auto" and torch_device.type == "cpu" and recorded_cpu_dtype() == INT8)
 
 
 def embedded_model_files() -> Path:
@@ -162,7 +186,6 @@ def gguf_model_path(gguf: Path, name: str) -> Path:
     target = cache_dir() / name
     if (target / "model.safetensors").is_file() and (target / "config.json").is_file():
         return target
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source, file = gguf.parent, gguf.name
     with quiet_loading(gguf=True):
@@ -239,7 +262,6 @@ def _check_hub(source: str) -> None:
     """Fail fast for a hub id that is not in the local cache when the hub cannot be reached,
     instead of retrying for a minute."""
     try:
-        from huggingface_hub import try_to_load_from_cache
 
         if isinstance(try_to_load_from_cache(source, "config.json"), str):
             return  # cached: transformers loads it without the network
@@ -248,8 +270,6 @@ def _check_hub(source: str) -> None:
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes") or os.environ.get(
         "TRANSFORMERS_OFFLINE", "").lower() in ("1", "true", "yes")
     if not offline:
-        import urllib.error
-        import urllib.request
 
         endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
         try:
@@ -302,6 +322,10 @@ def load_model(
     """
     torch_device = _normal_device(resolve_device(device))
     torch_dtype = resolve_dtype(dtype, torch_device)
+    if dtype == INT8:  # the float32 model (shared as usual), and its int8 copy (made once per model)
+        loaded = load_model(name_or_path, device=torch_device, dtype=torch.float32, trust_remote_code=trust_remote_code,
+                            attn_implementation=attn_implementation, shared=shared)
+        return LoadedModel(quantize_int8(loaded.model), loaded.tokenizer)
     source = _source(name_or_path)
     if not shared:
         return _fresh(source, torch_device, torch_dtype, trust_remote_code, attn_implementation)
@@ -342,15 +366,11 @@ class quiet_loading:
         self.gguf = gguf
 
     def __enter__(self):
-        import functools
-
-        from transformers.utils import logging as hf_logging
-
         self.was_on = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()
         self.gguf_module = self.gguf_tqdm = None
         if self.gguf:
-            import transformers.modeling_gguf_pytorch_utils as gguf_utils
+            import transformers.modeling_gguf_pytorch_utils as gguf_utils  # local: only .gguf files need it (it imports gguf)
 
             self.gguf_module, self.gguf_tqdm = gguf_utils, getattr(gguf_utils, "tqdm", None)
             if self.gguf_tqdm is not None:
@@ -358,8 +378,6 @@ class quiet_loading:
         return self
 
     def __exit__(self, *exc):
-        from transformers.utils import logging as hf_logging
-
         if self.gguf_tqdm is not None:
             self.gguf_module.tqdm = self.gguf_tqdm
         if self.was_on:
@@ -367,8 +385,6 @@ class quiet_loading:
 
 
 def _load(source, torch_device, torch_dtype, trust_remote_code: bool, attn_implementation: str) -> LoadedModel:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     try:
         with quiet_loading():
             tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)

@@ -6,19 +6,20 @@ import os
 import sys
 import time
 import warnings
-from array import array
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from .attention import choose_group_size
 from .config import DEFAULT, SelectionConfig
 from .errors import InputError, check_positive
 from .evidence import supporting_sentences
 from .llm import LongContextLM
-from .models import load_model, model_and_tokenizer, model_lock
+from .models import load_model, model_and_tokenizer, model_lock, scores_in_int8
 from .pipeline import Ranked, choose, rank
+from .quantize import INT8, quantize_int8
 from .scoring import CertaintyScorer, MetricFn, PromptTemplate
 from .segments import Context, Document, Segment, Segmenter
 from .selection import GAP, KeyContext, Selection, build_spans, join_spans, token_counter
@@ -75,8 +76,9 @@ class LongContextReader:
     >>> reader = LongContextReader()                   # the embedded default model
     >>> reader.answer(Path("book.txt"), "Who wrote the letter?").text
 
-    Scoring uses ``model``; answering uses ``answer_lm`` (a LongContextLM, possibly with
-    SelfExtend or LM-Infinite) or, by default, the scoring model itself.
+    Scoring uses ``model`` (with ``quantize="int8"``, a dynamic int8 copy of it, on CPU: see
+    :mod:`entropy_retriever.quantize`); answering uses ``answer_lm`` (a LongContextLM, possibly
+    with SelfExtend or LM-Infinite) or, by default, ``model`` itself in its own dtype.
     """
 
     def __init__(
@@ -100,6 +102,7 @@ class LongContextReader:
         max_new_tokens: int = 64,
         encoding_errors: str = "strict",
         extend: str | None = "selfextend",
+        quantize: str | None = None,
         progress: bool | None = None,
         distributed: bool | None = None,
     ) -> None:
@@ -107,15 +110,17 @@ class LongContextReader:
             metric=metric, template=template, signals=signals, segment_tokens=segment_tokens,
             overlap_tokens=overlap_tokens, fusion=fusion, hops=hops, top_k=top_k, token_budget=token_budget,
             threshold=threshold, batch_tokens=batch_tokens, max_new_tokens=max_new_tokens,
-            encoding_errors=encoding_errors, extend=extend, distributed=distributed,
+            encoding_errors=encoding_errors, extend=extend, distributed=distributed, quantize=quantize,
         )
         self.signals = _check_signals(signals, threshold)
         self.config = config.but(signals=self.signals)  # less 'dense' when the embedder is not installed
+        if model is None and quantize is None and scores_in_int8("auto"):  # the default model, as calibrate chose
+            quantize = INT8
         model, tokenizer = model_and_tokenizer(model, tokenizer, "LongContextReader")
         self.selection = Selection.of(top_k, token_budget, threshold, default=DEFAULT_SELECTION)
         self.segmenter = Segmenter(tokenizer, segment_tokens, overlap_tokens, encoding_errors=encoding_errors)
-        self.scorer = CertaintyScorer(
-            model, tokenizer, metric=metric, template=template, batch_tokens=batch_tokens, progress=False
+        self.scorer = CertaintyScorer(  # int8: a quantized copy scores; the model itself answers
+            quantize_int8(model) if quantize == INT8 else model, tokenizer, metric=metric, template=template, batch_tokens=batch_tokens, progress=False
         )
         self._signals = make_signals(self.signals, self.scorer)
         self.progress = progress
@@ -133,6 +138,9 @@ class LongContextReader:
     @classmethod
     def from_pretrained(cls, name_or_path=None, *, device="auto", dtype="auto", **kwargs) -> "LongContextReader":
         _check_options(**kwargs)  # every option is checked before the slow load
+        if scores_in_int8(dtype, device):  # asked for, or what calibrate recorded for dtype='auto' on this CPU
+            kwargs.setdefault("quantize", INT8)
+            dtype = "float32"  # the answering model keeps float32
         model, tokenizer = load_model(name_or_path, device=device, dtype=dtype)
         return cls(model, tokenizer, **kwargs)
 
@@ -334,7 +342,6 @@ class LongContextReader:
         show = self.progress if self.progress is not None else sys.stderr.isatty()
         if not show:
             return None
-        from tqdm.auto import tqdm  # first imported, quietly, by the package's __init__
 
         return tqdm(total=_input_bytes(context), unit="B", unit_scale=True, desc=f"reading ({self.method})",
                     leave=False, file=sys.stderr)
@@ -405,7 +412,7 @@ def _check_signals(signals, threshold, *, resolve: bool = True) -> tuple[str, ..
 
 # The reader's options that are not part of the selection configuration.
 _READER_OPTIONS = ("top_k", "token_budget", "threshold", "budget_tokenizer", "batch_tokens", "max_new_tokens",
-                   "encoding_errors", "extend", "progress", "distributed", "answer_lm")
+                   "encoding_errors", "extend", "progress", "distributed", "answer_lm", "quantize")
 _CONFIG_FIELDS = ("segment_tokens", "overlap_tokens", "signals", "metric", "template", "fusion", "hops")
 
 
@@ -420,6 +427,9 @@ def _check_options(**options) -> SelectionConfig:
         raise InputError("extend must be 'selfextend' (read a long key context with SelfExtend) or None (refuse it)")
     if options.get("distributed") not in (None, True, False):
         raise InputError("distributed must be None (use a torch.distributed process group if one is initialised), True or False")
+    if options.get("quantize") not in (None, INT8):
+        raise InputError(f"quantize must be None (score with the model as it is) or 'int8' (score with a dynamic int8 "
+                         f"copy on CPU; the answer keeps the model's own dtype), got {options['quantize']!r}")
     if options.get("encoding_errors", "strict") not in ("strict", "replace"):
         raise InputError("encoding_errors must be 'strict' (raise on bad UTF-8) or 'replace' (U+FFFD)")
     for name in ("batch_tokens", "max_new_tokens"):

@@ -13,10 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Sequence, Union
 
-from .errors import InputError, check_text
 from .config import DEFAULT
-from .models import model_and_tokenizer, model_lock
+from .errors import InputError, check_text
+from .models import model_and_tokenizer, model_lock, scores_in_int8
 from .pipeline import Ranked, choose, rank, score_texts
+from .quantize import INT8, quantize_int8
 from .scoring import CertaintyScorer, MetricFn, PromptTemplate
 from .selection import GAP, Selection, token_counter
 from .signals import make_signals, resolve_signals
@@ -72,14 +73,19 @@ class CertaintyReranker:
         hops: int = DEFAULT.hops,
         budget_tokenizer=None,
         batch_tokens: int = 4096,
+        quantize: str | None = None,
         progress: bool | None = False,
     ) -> None:
+        if quantize not in (None, INT8):
+            raise InputError(f"quantize must be None or 'int8' (score with a dynamic int8 copy on CPU), got {quantize!r}")
         self.signals = resolve_signals(signals)
         self.config = DEFAULT.but(metric=metric, template=template, signals=self.signals, fusion=fusion, hops=hops)
+        if model is None and quantize is None and scores_in_int8("auto"):  # the default model, as calibrate chose
+            quantize = INT8
         model, tokenizer = model_and_tokenizer(model, tokenizer, "CertaintyReranker")
         self.selection = Selection.of(top_n, token_budget, default=DEFAULT_SELECTION, names=_NAMES)
         self.scorer = CertaintyScorer(
-            model, tokenizer, metric=metric, template=template, batch_tokens=batch_tokens, progress=progress
+            quantize_int8(model) if quantize == INT8 else model, tokenizer, metric=metric, template=template, batch_tokens=batch_tokens, progress=progress
         )
         self.count: Callable[[str], int] = token_counter(budget_tokenizer or tokenizer)
         self._signals = make_signals(self.signals, self.scorer)

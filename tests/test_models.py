@@ -8,7 +8,6 @@ import torch
 
 from entropy_retriever import ModelLoadError, load_model
 from entropy_retriever import models
-from entropy_retriever.calibrate import calibrate
 from tests.conftest import tiny_llama
 
 
@@ -62,15 +61,6 @@ def test_device_and_dtype_choice(tmp_path, monkeypatch):
         models.resolve_device("gpu")
 
 
-def test_the_cpu_dtype_rule():
-    from entropy_retriever.cpu_dtype import choose
-
-    assert choose(True, 100.0, 150.0, True)[0] == "bfloat16"
-    assert choose(False, 100.0, 150.0, True) == ("float32", "this CPU has no native bfloat16 matrix instructions (bfloat16 ran at 1.50x float32)")
-    assert "less than the 1.1x" in choose(True, 100.0, 105.0, True)[1]
-    assert choose(True, 100.0, 150.0, False) == ("float32", "bfloat16 ran at 1.50x float32 but selected other segments")
-
-
 def test_auto_on_cpu_follows_what_was_recorded_for_this_cpu(tmp_path, monkeypatch):
     from entropy_retriever import cpu_dtype
 
@@ -85,6 +75,12 @@ def test_auto_on_cpu_follows_what_was_recorded_for_this_cpu(tmp_path, monkeypatc
     record(cpu_dtype.this_cpu(), "bfloat16")
     # bfloat16 is taken only where the CPU has it natively (this one: see native_bf16)
     assert models.resolve_dtype("auto", cpu) == (torch.bfloat16 if cpu_dtype.native_bf16() else torch.float32)
+    record(cpu_dtype.this_cpu(), "int8")  # int8 is for scoring: the weights load in float32
+    assert models.resolve_dtype("auto", cpu) == torch.float32 and models.scores_in_int8("auto", "cpu")
+    assert not models.scores_in_int8("float32", "cpu") and not models.scores_in_int8("auto", "meta")
+    record(cpu_dtype.this_cpu(), "int3")  # not a choice this version makes: ignored
+    assert models.resolve_dtype("auto", cpu) == torch.float32 and not models.scores_in_int8("auto", "cpu")
+    record(cpu_dtype.this_cpu(), "bfloat16")
     monkeypatch.setattr(cpu_dtype, "native_bf16", lambda: True)  # as on a CPU with AMX
     assert models.resolve_dtype("auto", cpu) == torch.bfloat16
     assert models.resolve_dtype("float32", cpu) == torch.float32  # an explicit dtype is never overridden
@@ -97,22 +93,3 @@ def test_auto_on_cpu_follows_what_was_recorded_for_this_cpu(tmp_path, monkeypatc
         assert models.resolve_dtype("auto", cpu) == torch.float32
 
 
-def test_calibrate_measures_both_dtypes_and_records_the_rule_s_choice(tiny_folder, tmp_path, monkeypatch, capsys):
-    from entropy_retriever import cpu_dtype
-    from entropy_retriever.cli import main
-
-    monkeypatch.setenv("ENTROPY_RETRIEVER_CACHE", str(tmp_path))
-    result = calibrate(str(tiny_folder), tokens=1600, repeats=1, record=False)
-    assert result.segments > 3 and result.float32_tokens_per_second > 0 and result.bfloat16_tokens_per_second > 0
-    assert 0.0 <= result.agreement <= 1.0
-    assert (result.choice, result.why) == cpu_dtype.choose(result.machine["native_bf16"], result.float32_tokens_per_second,
-                                                           result.bfloat16_tokens_per_second, result.agreement == 1.0)
-    assert not (tmp_path / "cpu-dtype.json").exists()
-    assert main(["calibrate", "--model", str(tiny_folder), "--tokens", "1600", "--json"]) == 0
-    printed = json.loads(capsys.readouterr().out)
-    assert printed["machine"] == cpu_dtype.this_cpu() and printed["choice"] in ("float32", "bfloat16")
-    assert json.loads((tmp_path / "cpu-dtype.json").read_text()) == printed
-    expected = torch.bfloat16 if printed["choice"] == "bfloat16" else torch.float32
-    assert models.resolve_dtype("auto", torch.device("cpu")) == expected
-    assert main(["calibrate", "--tokens", "0"]) == 2
-    assert "tokens must be a positive integer" in capsys.readouterr().err

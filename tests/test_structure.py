@@ -67,3 +67,17 @@ def test_the_package_has_no_import_cycle():
 def test_the_cycle_finder_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}, set()) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}, set()) is None
+
+
+def test_function_local_imports_are_only_where_they_must_be_and_say_why():
+    """Optional dependencies, platform modules and the launcher's import: each with a comment."""
+    silent = []
+    for path in PACKAGE.rglob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        lines = source.splitlines()
+        for function in ast.walk(ast.parse(source)):
+            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for node in ast.walk(function):
+                    if isinstance(node, (ast.Import, ast.ImportFrom)) and "#" not in lines[node.lineno - 1]:
+                        silent.append(f"{path.name}:{node.lineno}: {lines[node.lineno - 1].strip()}")
+    assert not silent, silent

@@ -36,6 +36,9 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=int, default=0, help="the split and the documents' seed")
     p.add_argument("--data", default=None, help="evaluation data folder (default: $ENTROPY_RETRIEVER_DATA or ../shared/data)")
     p.add_argument("--model", default=None)
+    p.add_argument("--int8", action="store_true",
+                   help="also score every example with the int8 scorer (dtype='int8'): its row, and how often its "
+                        "top 3 segments and its kept segments are float32's (saved as evidence-int8)")
 
 
 def run(args) -> None:
@@ -44,13 +47,17 @@ def run(args) -> None:
     from benchmarks.signal_cache import StatsCache
     from entropy_retriever import load_model
     from entropy_retriever.config import DEFAULT
+    from entropy_retriever.quantize import quantize_int8
+    from entropy_retriever.selection import Selection
     from entropy_retriever.signals import DenseEmbedder
 
     root = ev.data_dir(args.data)
-    model, tokenizer = load_model(args.model)
+    model, tokenizer = load_model(args.model, dtype="float32")
     counts = {name: c for name, c in args.n}
     everywhere = counts.pop(None, None)
     cache = StatsCache(model, tokenizer, DEFAULT)
+    cache8 = StatsCache(quantize_int8(model), tokenizer, DEFAULT) if args.int8 else None
+    same_top3, same_kept = [], []
     embedder = DenseEmbedder.shared()
     window = DenseEmbedder(unit="window")  # sentence-transformers' reading: 256 pieces (here over every window)
     gap = shipped.gap_tokens(tokenizer)
@@ -71,12 +78,27 @@ def run(args) -> None:
             for name, fn in methods.items():
                 rows.append({"dataset": dataset, "id": example.id, "method": name,
                              "recall": item.recall(fn(item), DEFAULT.token_budget, gap)})
+            if cache8 is not None:  # the same segments, scored by the int8 copy
+                item8 = item.with_stats(cache8.stats(example)[1])  # BM25 and the dense signal are the same
+                r32, r8 = shipped.default_ranking(item, DEFAULT), shipped.default_ranking(item8, DEFAULT)
+                rows.append({"dataset": dataset, "id": example.id, "method": "default, int8 scorer",
+                             "recall": item8.recall(r8, DEFAULT.token_budget, gap)})
+                same_top3.append(set(r32[:3].tolist()) == set(r8[:3].tolist()))
+                kept = [Selection(token_budget=DEFAULT.token_budget).choose_order(item.sizes, r, gap) for r in (r32, r8)]
+                same_kept.append(set(kept[0]) == set(kept[1]))
             order = np.argsort(item_window, kind="stable")
             rows.append({"dataset": dataset, "id": example.id, "method": "minilm (256-piece windows)",
                          "recall": item.recall(order, DEFAULT.token_budget, gap)})
-        print(json.dumps({"dataset": dataset, "examples": len(examples), "model_passes": cache.computed,
+        print(json.dumps({"dataset": dataset, "examples": len(examples),
+                          "model_passes": cache.computed + (cache8.computed if cache8 else 0),
                           "seconds": round(time.perf_counter() - started)}), file=sys.stderr, flush=True)
     table, summary = shipped.summary_table(rows, args.datasets)
     settings = vars(args) | {"config": repr(DEFAULT), "data": str(root)}
-    save("evidence", settings, rows, table, extra={"summary": summary, "readme_table": table})
+    if cache8 is None:
+        save("evidence", settings, rows, table, extra={"summary": summary, "readme_table": table})
+        return
+    agreement = {"documents": len(same_top3), "same_top3": float(np.mean(same_top3)), "same_kept": float(np.mean(same_kept))}
+    table += (f"\n\nint8 scorer against float32, at the shipped configuration, on {agreement['documents']} documents: "
+              f"the same top 3 segments on {agreement['same_top3']:.1%}, the same kept segments on {agreement['same_kept']:.1%}.")
+    save("evidence-int8", settings, rows, table, extra={"summary": summary, "agreement": agreement})
 

@@ -94,7 +94,7 @@ def attend_npu(q, k, v, scale: float, mask=None, causal: bool = False):
     sparse_mode 0 with an explicit mask, the causal triangle included; softmax_max and
     softmax_sum of shape (B, N, S, 8)); not yet run on hardware.
     """
-    import torch_npu
+    import torch_npu  # local: Ascend only; absent everywhere else
 
     atten_mask = None if mask is None else (~mask).expand(q.shape[0], 1, q.shape[2], k.shape[2])
     if causal:

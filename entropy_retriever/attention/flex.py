@@ -29,7 +29,7 @@ __all__ = ["FlexEngine", "attend_flex", "flex_available"]
 def flex_available() -> bool:
     """Whether this torch has flex_attention with auxiliary outputs (torch >= 2.9)."""
     try:
-        from torch.nn.attention.flex_attention import AuxRequest, create_block_mask, flex_attention  # noqa: F401
+        from torch.nn.attention.flex_attention import AuxRequest, create_block_mask, flex_attention  # noqa: F401  (local: a probe)
     except ImportError:
         return False
     return True
@@ -38,7 +38,7 @@ def flex_available() -> bool:
 @functools.lru_cache(maxsize=None)
 def _kernel(device_type: str) -> Callable:
     """flex_attention: compiled on CUDA, eager elsewhere."""
-    from torch.nn.attention.flex_attention import flex_attention
+    from torch.nn.attention.flex_attention import flex_attention  # local: absent before torch 2.5 (see flex_available)
 
     if device_type == "cuda":
         return torch.compile(flex_attention)  # shapes that change (decode) become dynamic on recompiling
@@ -47,7 +47,7 @@ def _kernel(device_type: str) -> Callable:
 
 def _flex(q, k, v, scale: float, mask_mod, lq: int, lk: int, batch: int):
     """One flex call: (out float32, lse float32 natural log; -inf and 0 for rows with no key)."""
-    from torch.nn.attention.flex_attention import AuxRequest, create_block_mask
+    from torch.nn.attention.flex_attention import AuxRequest, create_block_mask  # local: AuxRequest needs torch >= 2.9
 
     block_mask = create_block_mask(mask_mod, batch, None, lq, lk, device=q.device)
     with warnings.catch_warnings():

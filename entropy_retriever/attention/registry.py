@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import threading
 import weakref
 from typing import Iterator, Optional
 
 import torch
+from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from ..errors import InputError
 from ..runtime import cache_dir, model_lock
@@ -50,9 +54,6 @@ class _Registry:
 
 
 def _unregister(names: dict) -> None:
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface
-
     for name in list(names.values()):
         AttentionInterface._global_mapping.pop(name, None)
         AttentionMaskInterface._global_mapping.pop(name, None)
@@ -75,7 +76,6 @@ def _key_validity(attention_mask, lk: int):
 
 def make_attention_function(model, policy, backend: str = "auto", calls: Optional[dict] = None):
     """The function transformers calls in place of SDPA for ``model``'s full-attention layers."""
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     inv_freq_of = inv_freq_lookup(model)
     engines: dict = {}
@@ -125,7 +125,6 @@ def measured_backend(device: torch.device, path=None) -> str:
     """What ``backend="auto"`` runs on a CUDA device: ``"flex"`` or ``"cuda"`` (the efficient SDPA
     kernel), as ``python -m benchmarks gpu`` measured on a GPU of that name (it records the faster
     in ``<cache>/attention-backend.json``); the efficient SDPA kernel when nothing was measured."""
-    import json
 
 
     if device.type != "cuda" or not torch.cuda.is_available():
@@ -174,8 +173,6 @@ def _registry(model) -> _Registry:
 
 def _register(model, policy, backend: str) -> str:
     """The registered name of (model, policy, backend), registering and dry-running it once."""
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
     registry = _registry(model)
     key = (policy, backend)
