@@ -3,13 +3,14 @@
 Suites:
   rank            rank of the needle's segment per metric and template (chooses the default metric)
   reader-passkey  passkey retrieval through LongContextReader.answer at several lengths
-  scoring-speed   CertaintyScorer vs plain batched forward passes, and linear scaling
+  scoring-speed   CertaintyScorer vs plain batched forward passes, linear scaling, float32 vs int8 with a roofline
   attention-passkey  passkey read whole by the model: bare, SelfExtend, LM-Infinite
   attention-speed SelfExtend / LM-Infinite vs plain SDPA: prefill, decode, peak memory
   passkey         landmark passkey, lengths x depths: bare, SelfExtend, LM-Infinite, XL3M reader
   niah            needle in a haystack (single, pizza): a heatmap per method
   evidence        evidence recall at the shipped configuration, on held-out test halves: the default vs baselines
   needles         lexical needles at 20k tokens through LongContextReader().select with every default
+  cascade         the cascade (prefilter=) against the full reader: needles at 100k+ tokens, time and recall
   evidence-grid   diagnostic: recall at 1, 2 or 4 segments for every certainty metric, rank fusion and baseline
   rerank          reranking in RAG: 20 candidates from a vector store, each method keeps 3
   lminfinite-cache  LM-Infinite's cache bytes on the real model, short run vs long run
@@ -37,6 +38,7 @@ SUITES = {
     "evidence": "evidence",
     "evidence-grid": "evidence_grid",
     "needles": "needles",
+    "cascade": "cascade",
     "rerank": "rerank",
     "lminfinite-cache": "lminfinite_cache",
     "scale": "scale",

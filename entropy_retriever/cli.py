@@ -50,6 +50,17 @@ examples:
 STDIN = "<stdin>"
 
 
+def _share_or_count(text: str) -> float | int:
+    """``--prefilter``: ``0.1`` is a share of the segments, ``200`` a count."""
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: give a share between 0 and 1 (0.1) or a count (200)") from None
+
+
 def _add_reader_options(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
     model.add_argument("--model", default=None, help="a local model folder or hub id (default: embedded SmolLM2-135M-Instruct)")
@@ -64,6 +75,7 @@ def _add_reader_options(parser: argparse.ArgumentParser) -> None:
     sel.add_argument("--signals", "--fuse-signals", dest="signals", nargs="+", default=list(DEFAULT.signals), choices=list(SIGNALS), help=f"signals to fuse (default: {' '.join(DEFAULT.signals)}); 'certainty' alone is the model's certainty (XL3M)")
     sel.add_argument("--fusion", default=DEFAULT.fusion, choices=list(FUSIONS), help=f"how the signals' scores are fused (default {DEFAULT.fusion})")
     sel.add_argument("--hops", type=int, default=DEFAULT.hops, help=f"times the best candidates are rescored given what was picked, for questions that need several facts; 0 turns it off (default {DEFAULT.hops})")
+    sel.add_argument("--prefilter", type=_share_or_count, default=None, help="a cascade for very long inputs: BM25 and the embedder rank every segment, and the model reads only this share (0.1) or count (200) of the best, plus each cheap signal's 4 best (default: the model reads every segment)")
     sel.add_argument("--template", default=DEFAULT.template, choices=sorted(TEMPLATES) + ["chat"], help="how segment and question are put together for scoring")
     sel.add_argument("--segment-tokens", type=int, default=DEFAULT.segment_tokens, help=f"segment size in tokens (default {DEFAULT.segment_tokens})")
     sel.add_argument("--overlap-tokens", type=int, default=DEFAULT.overlap_tokens, help=f"overlap between neighbouring segments, in tokens (default {DEFAULT.overlap_tokens})")
@@ -126,6 +138,8 @@ def _reader(args):
         encoding_errors=args.encoding_errors,
         progress=False if args.no_progress else None,
     )
+    if args.prefilter is not None:
+        kwargs["prefilter"] = args.prefilter
     if hasattr(args, "max_new_tokens"):
         kwargs["max_new_tokens"] = args.max_new_tokens
     return LongContextReader.from_pretrained(args.model, device=args.device, dtype=args.dtype, **kwargs)

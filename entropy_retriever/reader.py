@@ -18,7 +18,7 @@ from .errors import InputError, check_positive
 from .evidence import supporting_sentences
 from .llm import LongContextLM
 from .models import load_model, model_and_tokenizer, model_lock, scores_in_int8
-from .pipeline import Ranked, choose, rank
+from .pipeline import Ranked, check_prefilter, choose, is_cheap, rank, shortlist
 from .quantize import INT8, quantize_int8
 from .scoring import CertaintyScorer, MetricFn, PromptTemplate
 from .segments import Context, Document, Segment, Segmenter
@@ -103,6 +103,7 @@ class LongContextReader:
         encoding_errors: str = "strict",
         extend: str | None = "selfextend",
         quantize: str | None = None,
+        prefilter: float | int | None = None,
         progress: bool | None = None,
         distributed: bool | None = None,
     ) -> None:
@@ -111,6 +112,7 @@ class LongContextReader:
             overlap_tokens=overlap_tokens, fusion=fusion, hops=hops, top_k=top_k, token_budget=token_budget,
             threshold=threshold, batch_tokens=batch_tokens, max_new_tokens=max_new_tokens,
             encoding_errors=encoding_errors, extend=extend, distributed=distributed, quantize=quantize,
+            prefilter=prefilter,
         )
         self.signals = _check_signals(signals, threshold)
         self.config = config.but(signals=self.signals)  # less 'dense' when the embedder is not installed
@@ -125,6 +127,7 @@ class LongContextReader:
         self._signals = make_signals(self.signals, self.scorer)
         self.progress = progress
         self.distributed = distributed
+        self.prefilter = prefilter
         # Segments scored, and journaled, together: 4 batches' worth, so a checkpoint is flushed often.
         self.window_segments = 4 * self.scorer.max_batch_size
         self.answer_lm = answer_lm or LongContextLM(model, tokenizer, max_new_tokens=max_new_tokens)
@@ -180,12 +183,14 @@ class LongContextReader:
             records = corpus = failure = None
             try:
                 records, corpus = self._score_all(context, question, states, shard, checkpoint)
+                candidates = self._cascade(context, question, records, corpus, states)
             except Exception as exc:  # noqa: BLE001 (every rank must hear of it before the gather)
                 failure = exc
             shard.agree(failure)
         scored_at = time.perf_counter()
-        values = self._gather(records, corpus, shard)
-        ranked = rank(values, question, self.config, lambda idx: [s.text for s in self._kept_segments(context, records, idx)])
+        values = self._gather(records, corpus, shard, candidates)
+        ranked = rank(values, question, self.config, lambda idx: [s.text for s in self._kept_segments(context, records, idx)],
+                      candidates)
         sizes = records.budget_tokens if selection.token_budget is not None else None
         kept = choose(selection, ranked, sizes, self.count(GAP) if sizes is not None else 0)
         key = self._splice(context, records, values, ranked, kept, question, selection)
@@ -207,14 +212,15 @@ class LongContextReader:
             self.scorer.encode_question(question)
         return {name: signal.prepare(question) for name, signal in self._signals.items()}
 
-    def _gather(self, records, corpus: dict, shard: Shard) -> dict[str, np.ndarray]:
-        """Every signal's scores over every segment (from all ranks), as float64 arrays."""
+    def _gather(self, records, corpus: dict, shard: Shard, candidates=None) -> dict[str, np.ndarray]:
+        """Every signal's scores over every segment (from all ranks), as float64 arrays; under a
+        cascade the model's signal has scores for the ``candidates`` only."""
         per_segment = [name for name, s in self._signals.items() if s.kind == "segment"]
         shard.gather(records, per_segment)
         values = {}
         for name in self.signals:
             values[name] = np.frombuffer(corpus[name] if name in corpus else records.scores[name], dtype=np.float64)
-            if np.isnan(values[name]).any():
+            if np.isnan(values[name] if candidates is None or is_cheap(name) else values[name][candidates]).any():
                 raise RuntimeError(f"some segments have no {name} score after scoring: this is a bug, please report it")
         return values
 
@@ -250,6 +256,9 @@ class LongContextReader:
 
         Returns the records (with the per-segment signals' scores) and the corpus signals' scores.
         """
+        if self.prefilter is not None and (checkpoint is not None or shard.size > 1):
+            raise InputError("prefilter (the cascade) reads the input twice in one process: it does not run with a "
+                             "checkpoint journal or under torchrun yet; drop prefilter, or the checkpoint and torchrun")
         per_segment = [name for name, s in self._signals.items() if s.kind == "segment"]
         corpus = {name: s for name, s in self._signals.items() if s.kind == "corpus"}
         records = SegmentRecords(per_segment)
@@ -287,9 +296,26 @@ class LongContextReader:
                 bar.close()
         return records, {name: signal.finish(states[name]) for name, signal in corpus.items()}
 
-    def _score_window(self, window: list[Segment], states: dict, records, journal) -> None:
-        scores = {name: signal.score(states[name], window)
-                  for name, signal in self._signals.items() if signal.kind == "segment"}
+    def _cascade(self, context, question: str, records, corpus: dict, states: dict) -> np.ndarray | None:
+        """With ``prefilter``: the cheap signals' shortlist, read again from the source and scored
+        by the model (its indices); None without a cascade."""
+        if self.prefilter is None:
+            return None
+        cheap = {name: np.frombuffer(corpus[name] if name in corpus else records.scores[name], dtype=np.float64)
+                 for name in self.signals if is_cheap(name)}
+        candidates = shortlist(cheap, self.prefilter, self.config.fusion)
+        for first in range(0, len(candidates), self.window_segments):
+            window = self._kept_segments(context, records, candidates[first:first + self.window_segments])
+            self._score_window(window, states, records, None, model=True)
+        return candidates
+
+    def _score_window(self, window: list[Segment], states: dict, records, journal, model: bool | None = None) -> None:
+        """Score ``window`` with the per-segment signals: all of them, or under a cascade the cheap
+        ones (``model=False``, the first pass) or the model's (``model=True``, the shortlist)."""
+        if model is None and self.prefilter is not None:
+            model = False
+        scores = {name: signal.score(states[name], window) for name, signal in self._signals.items()
+                  if signal.kind == "segment" and (model is None or model != is_cheap(name))}
         for name, values in scores.items():
             for segment, value in zip(window, values):
                 records.scores[name][segment.index] = value
@@ -412,7 +438,7 @@ def _check_signals(signals, threshold, *, resolve: bool = True) -> tuple[str, ..
 
 # The reader's options that are not part of the selection configuration.
 _READER_OPTIONS = ("top_k", "token_budget", "threshold", "budget_tokenizer", "batch_tokens", "max_new_tokens",
-                   "encoding_errors", "extend", "progress", "distributed", "answer_lm", "quantize")
+                   "encoding_errors", "extend", "progress", "distributed", "answer_lm", "quantize", "prefilter")
 _CONFIG_FIELDS = ("segment_tokens", "overlap_tokens", "signals", "metric", "template", "fusion", "hops")
 
 
@@ -427,6 +453,7 @@ def _check_options(**options) -> SelectionConfig:
         raise InputError("extend must be 'selfextend' (read a long key context with SelfExtend) or None (refuse it)")
     if options.get("distributed") not in (None, True, False):
         raise InputError("distributed must be None (use a torch.distributed process group if one is initialised), True or False")
+    check_prefilter(options.get("prefilter"))
     if options.get("quantize") not in (None, INT8):
         raise InputError(f"quantize must be None (score with the model as it is) or 'int8' (score with a dynamic int8 "
                          f"copy on CPU; the answer keeps the model's own dtype), got {options['quantize']!r}")
@@ -440,6 +467,9 @@ def _check_options(**options) -> SelectionConfig:
     config = DEFAULT.but(token_budget=selection.token_budget or DEFAULT.token_budget,
                          **{k: options[k] for k in _CONFIG_FIELDS if k in options})
     _check_signals(config.signals, selection.threshold, resolve=False)
+    if options.get("prefilter") is not None and not any(is_cheap(name) for name in config.signals):
+        raise InputError(f"prefilter ranks every segment with the cheap signals first, and signals={config.signals} has "
+                         "none: add 'bm25' or 'dense' to the signals, or drop prefilter")
     return config
 
 

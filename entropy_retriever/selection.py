@@ -31,7 +31,9 @@ class SegmentScore:
     end: int
     score: float
     selected: bool
-    signals: dict = field(default_factory=dict)  # each fused signal's own score (lower = better)
+    # Each signal's own score (lower = better). A signal that did not score this segment is absent:
+    # the multi-hop stage (outside its pool), or the model under a cascade (prefilter=).
+    signals: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,8 @@ class SegmentTable(Sequence):
             raise IndexError(index)
         r = self._records
         return SegmentScore(index, r.source_of(index), *r.span_of(index), float(self._fused[index]),
-                            index in self._kept, {name: float(values[index]) for name, values in self._signals.items()})
+                            index in self._kept, {name: float(values[index]) for name, values in self._signals.items()
+                                                  if not math.isnan(values[index])})  # absent: not scored by it
 
     def __eq__(self, other) -> bool:
         return list(self) == list(other)

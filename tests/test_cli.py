@@ -94,3 +94,63 @@ def test_standard_input_errors_name_standard_input_not_the_spool_file():
     err = out.stderr.decode()
     assert out.returncode == 2 and "<stdin> looks like a binary file" in err
     assert "entropy-retriever-stdin-" not in err and "/tmp" not in err
+
+
+HARBOUR_LOG = "".join(
+    f"Entry {i}. The harbour log notes calm water, {i % 7} boats and a crew of {i % 5 + 2}.\n"
+    + ("The lighthouse keeper is named Ortega.\n" if i == 41 else "")
+    for i in range(90)
+)
+
+
+def test_a_selfextend_ask_writes_nothing_to_stderr(tiny_folder, tmp_path):
+    """Model loading, scoring and SelfExtend generation past the window print nothing unasked.
+
+    In a fresh process, as a user runs it: transformers' handlers, bars and once-only warnings
+    are all in their first-use state there."""
+    import subprocess
+    import sys
+
+    doc = tmp_path / "log.txt"
+    doc.write_text(HARBOUR_LOG * 3, encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, "-m", "entropy_retriever", "ask", str(doc), "Who keeps the lighthouse?", "--model", str(tiny_folder),
+         "--device", "cpu", "--segment-tokens", "64", "--budget", "700", "--signals", "certainty", "bm25",
+         "--max-new-tokens", "4", "--json"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert data["prompt_tokens"] > 512  # past the tiny model's 512-token window: SelfExtend read it
+    assert run.stderr == ""
+
+
+def test_ask_prints_lines_snippets_and_what_the_score_means(tiny_folder, tmp_path, capsys):
+    doc = tmp_path / "log.txt"
+    doc.write_text(HARBOUR_LOG, encoding="utf-8")
+    rc = main(["ask", str(doc), "Who keeps the lighthouse?", "--model", str(tiny_folder), "--device", "cpu",
+               "--segment-tokens", "48", "--top-k", "2", "--signals", "bm25", "--max-new-tokens", "3", "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "a lower score is more relevant" in out
+    assert f"{doc}: line" in out and "characters" in out
+    assert "Ortega" in out  # the snippet of the kept span
+
+
+def test_standard_input_is_read_like_a_file_and_named_stdin(tiny_folder):
+    """`select -` spools standard input (bounded memory) and reports its spans as <stdin>'s."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "entropy_retriever", "select", "-", "Who keeps the lighthouse?", "--model", str(tiny_folder),
+         "--device", "cpu", "--segment-tokens", "48", "--top-k", "2", "--signals", "bm25", "--json"],
+        input=HARBOUR_LOG, capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    key = json.loads(run.stdout)
+    assert key["spans"] and all(span["source"] == "<stdin>" for span in key["spans"])
+    for span in key["spans"]:
+        assert HARBOUR_LOG[span["start"]:span["end"]] == span["text"]
+        assert HARBOUR_LOG.count("\n", 0, span["start"]) + 1 == span["line_start"]
+    assert "Ortega" in key["text"]

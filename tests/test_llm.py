@@ -1,9 +1,13 @@
 from __future__ import annotations
 
-import pytest
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
-from entropy_retriever import ContextTooLongError, InputError, LMInfinite, LongContextLM, SelfExtend
-from tests.conftest import tiny_llama
+import pytest
+import torch
+
+from entropy_retriever import ContextTooLongError, InputError, LMInfinite, LongContextLM, LongContextReader, SelfExtend
+from tests.fixtures import tiny_llama
 
 
 @pytest.fixture()
@@ -53,7 +57,6 @@ def test_streaming_surfaces_errors_from_the_worker(tiny_lm, tokenizer):
 
 
 def test_reader_reads_a_key_context_beyond_the_window_with_selfextend(tiny_lm, tokenizer):
-    from entropy_retriever import LongContextReader
 
     text = "".join(f"Sentence number {i} talks about the weather today. " for i in range(400))
     reader = LongContextReader(tiny_lm, tokenizer, token_budget=900, segment_tokens=128, max_new_tokens=4, progress=False)
@@ -87,7 +90,6 @@ def test_closing_a_stream_early_stops_generation(tokenizer):
 
 
 async def test_breaking_out_of_an_async_stream_stops_generation(tokenizer):
-    import asyncio
 
     from entropy_retriever.aio import iterate_in_thread
 
@@ -115,7 +117,6 @@ async def test_breaking_out_of_an_async_stream_stops_generation(tokenizer):
 def test_lms_with_different_policies_share_one_model(tokenizer):
     """Two policies and none, on one model: alternating, then from threads, each gives what it gives alone."""
     import copy
-    from concurrent.futures import ThreadPoolExecutor
 
     import torch
 
@@ -170,3 +171,91 @@ def test_generation_reports_the_cache_it_held_and_lminfinite_keeps_it_flat(tiny_
     assert sizes[100][0] == sizes[200][0] == sizes[400][0] > 0  # 4 + 64 keys a layer, whatever the length
     assert sizes[100][1] < sizes[200][1] < sizes[400][1]  # every key a layer
     assert sizes[400][1] / sizes[400][0] > 4
+
+
+def _stop_after(lm, prompt: str, k: int) -> str:
+    """A stop string completed by the k-th generated token (the text tokens k-1 and k add)."""
+    ids = lm.encode(prompt)
+    with torch.inference_mode():
+        out = lm.model.generate(input_ids=torch.tensor([ids]), max_new_tokens=k + 1, do_sample=False, pad_token_id=0)
+    new = out[0, len(ids):]
+    before = lm.tokenizer.decode(new[: k - 2], skip_special_tokens=True)
+    upto = lm.tokenizer.decode(new[:k], skip_special_tokens=True)
+    stop = upto[len(before):]
+    assert stop.strip() and stop not in before
+    return stop
+
+
+def test_a_stop_string_ends_generation_at_once(tiny, tokenizer):
+    """Forward passes are counted: after the token that completes a stop string, none is run."""
+    lm = LongContextLM(tiny, tokenizer, max_new_tokens=40)
+    prompt = "The weather report for the harbour says"
+    stop = _stop_after(lm, prompt, 12)
+    passes = []
+    hook = tiny.register_forward_hook(lambda *args: passes.append(1))
+    try:
+        plain = lm.generate(prompt)
+        n_plain = len(passes)
+        passes.clear()
+        stopped = lm.generate(prompt, stop=[stop, "never-appears-anywhere"])
+        n_stopped = len(passes)
+        passes.clear()
+        streamed = "".join(lm.stream(prompt, stop=stop))
+        n_streamed = len(passes)
+    finally:
+        hook.remove()
+    assert n_plain == 40 and plain.new_tokens == 40
+    assert stopped.new_tokens <= 12 and n_stopped <= 12  # stopped where the stop string was completed
+    assert stop not in stopped.text and plain.text.startswith(stopped.text.strip())
+    assert streamed.strip() == stopped.text and n_streamed <= 12
+
+
+def test_stop_strings_stop_both_frameworks_chat_models(tiny, tokenizer):
+    from langchain_entropy_retriever import ChatEntropyRetriever
+    from llama_index.core.base.llms.types import ChatMessage
+    from llama_index.llms.entropy_retriever import LongContextLLM
+
+    lm = LongContextLM(tiny, tokenizer, max_new_tokens=30)
+    messages = [{"role": "user", "content": "Tell me about the harbour."}]
+    ids = lm.chat_prompt(messages)
+    with torch.inference_mode():
+        out = tiny.generate(input_ids=torch.tensor([ids]), max_new_tokens=30, do_sample=False, pad_token_id=0)
+    new = out[0, len(ids):]
+    stop = tokenizer.decode(new[:10], skip_special_tokens=True)[len(tokenizer.decode(new[:8], skip_special_tokens=True)):]
+    assert stop.strip()
+    passes = []
+    hook = tiny.register_forward_hook(lambda *args: passes.append(1))
+    try:
+        lc = ChatEntropyRetriever(lm=lm, max_tokens=30).invoke("Tell me about the harbour.", stop=[stop])
+        n_lc = len(passes)
+        passes.clear()
+        li = LongContextLLM(lm=lm, max_new_tokens=30).chat([ChatMessage(role="user", content="Tell me about the harbour.")], stop=[stop])
+        n_li = len(passes)
+        passes.clear()
+        lc_stream = "".join(c.content for c in ChatEntropyRetriever(lm=lm, max_tokens=30).stream("Tell me about the harbour.", stop=[stop]))
+        n_lc_stream = len(passes)
+    finally:
+        hook.remove()
+    assert n_lc <= 10 and n_li <= 10 and n_lc_stream <= 10
+    assert stop not in lc.content and stop not in li.message.content and stop not in lc_stream
+    assert lc.content == li.message.content == lc_stream.strip()
+
+
+def test_selfextend_generation_past_the_window_warns_nothing(tiny, tokenizer, fresh_warnings):
+    """transformers' "friendly reminder" about passing max_position_embeddings is dropped."""
+    import logging
+
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    handler = Keep()
+    logging.getLogger("transformers").addHandler(handler)
+    try:
+        lm = LongContextLM(tiny, tokenizer, SelfExtend(group_size=4, window=128), max_new_tokens=4)
+        assert lm.generate("word " * 700).prompt_tokens > 512
+    finally:
+        logging.getLogger("transformers").removeHandler(handler)
+    assert not [m for m in records if "friendly reminder" in m], records

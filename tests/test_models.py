@@ -6,9 +6,8 @@ import json
 import pytest
 import torch
 
-from entropy_retriever import ModelLoadError, load_model
-from entropy_retriever import models
-from tests.conftest import tiny_llama
+from entropy_retriever import ModelLoadError, load_model, models
+from tests.fixtures import tiny_llama
 
 
 def test_embedded_default_is_converted_once_and_reloads_fast(embedded):
@@ -93,3 +92,8 @@ def test_auto_on_cpu_follows_what_was_recorded_for_this_cpu(tmp_path, monkeypatc
         assert models.resolve_dtype("auto", cpu) == torch.float32
 
 
+def test_loading_a_model_prints_no_progress_bar(tiny_folder, capfd):
+    from entropy_retriever import load_model
+
+    load_model(tiny_folder, device="cpu", shared=False)
+    assert capfd.readouterr().err == ""

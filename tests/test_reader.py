@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from entropy_retriever import ContextTooLongError, InputError, LongContextLM, LongContextReader
-from benchmarks.passkey import make_passkey, passkey_correct
 from entropy_retriever.demo import make_demo_document
+from entropy_retriever.passkey import make_passkey, passkey_correct
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +85,34 @@ def test_one_signal_alone_and_the_threshold_rule(embedded, tokenizer):
     with pytest.raises(InputError, match="threshold compares certainty scores"):
         LongContextReader(*embedded, threshold=1.0)
     assert LongContextReader(*embedded, signals=("certainty",), threshold=1e9).selection.threshold == 1e9
+
+
+HARBOUR_LOG = "".join(
+    f"Entry {i}. The harbour log notes calm water, {i % 7} boats and a crew of {i % 5 + 2}.\n"
+    + ("The lighthouse keeper is named Ortega.\n" if i == 41 else "")
+    for i in range(90)
+)
+
+
+def test_a_long_question_goes_into_the_answer_prompt_once(tiny, tokenizer):
+    reader = LongContextReader(tiny, tokenizer, signals=("bm25",), segment_tokens=48, top_k=1, progress=False,
+                               max_new_tokens=2)
+    short = reader.answer(HARBOUR_LOG, "Who keeps the lighthouse?")
+    question = "Who keeps the lighthouse? " + " ".join(f"Consider detail {i} of the harbour." for i in range(25))
+    long = reader.answer(HARBOUR_LOG, question)
+    n_question = len(tokenizer(question)["input_ids"])
+    twice = len(reader.answer_lm.chat_prompt(reader.answer_messages(long.key_context, question)))
+    assert twice + 2 > 512  # twice would not fit the tiny model's window
+    assert long.prompt_tokens < twice and long.prompt_tokens <= twice - n_question + 12
+    assert short.prompt_tokens == len(reader.answer_lm.chat_prompt(reader.answer_messages(short.key_context, "Who keeps the lighthouse?")))
+
+
+def test_the_reading_progress_bar_has_a_total_and_time_left(tiny, tokenizer, capsys):
+    reader = LongContextReader(tiny, tokenizer, signals=("bm25",), segment_tokens=48, top_k=1, progress=True)
+    reader.select(HARBOUR_LOG, "Who keeps the lighthouse?")
+    err = capsys.readouterr().err
+    total = f"{len(HARBOUR_LOG.encode()) / 1000:.2f}k"
+    assert f"/{total} [" in err and "<" in err and "B/s" in err  # done of the total, the time left, the rate
+    quiet = LongContextReader(tiny, tokenizer, signals=("bm25",), segment_tokens=48, top_k=1)  # not a terminal here
+    quiet.select(HARBOUR_LOG, "Who keeps the lighthouse?")
+    assert capsys.readouterr().err == ""

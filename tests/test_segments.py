@@ -1,13 +1,14 @@
 from __future__ import annotations
 
+import resource
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from entropy_retriever import InputError
-from entropy_retriever.segments import Document, Segmenter
 from entropy_retriever import segments as segments_module
+from entropy_retriever.segments import Document, Segmenter
 
 WORDS = st.sampled_from(["alpha", "beta", "gamma.", "delta!", "\n", "\n\n", "  ", "Ωmega", "x" * 40, "é", "42;"])
 TEXTS = st.lists(WORDS, min_size=1, max_size=300).map(" ".join).filter(lambda t: t.strip())
@@ -137,3 +138,42 @@ def test_bad_options_are_refused(tokenizer):
         list(Segmenter(tokenizer).split([Document(b"bytes")]))
     with pytest.raises(InputError, match="encoding_errors"):
         Segmenter(tokenizer, encoding_errors="ignore-everything")
+
+
+def test_unbroken_text_is_cut_into_bounded_units_with_exact_spans(tokenizer, tmp_path, monkeypatch):
+    import entropy_retriever.segments as segments
+
+    monkeypatch.setattr(segments, "_MAX_UNIT_CHARS", 5000)
+    monkeypatch.setattr(segments, "_READ_BYTES", 3000)
+    words = ["alpha", "beta", "gamma", "delta,", "42", "epsilon"]
+    line = " ".join(words[(i * 7) % 6] for i in range(12000))  # 70 kB and no sentence or line end
+    path = tmp_path / "line.txt"
+    path.write_text(line, encoding="utf-8")
+    seen = []
+    real = Segmenter._split_long
+
+    def spy(self, start, piece):
+        seen.append(len(piece))
+        return real(self, start, piece)
+
+    monkeypatch.setattr(Segmenter, "_split_long", spy)
+    for source in (line, path):
+        seen.clear()
+        segs = list(Segmenter(tokenizer, 64).split(source))
+        assert "".join(s.text for s in segs) == line
+        assert all(a.end == b.start for a, b in zip(segs, segs[1:])) and segs[-1].end == len(line)
+        assert max(seen) <= 5000  # nothing longer than the bound was ever tokenised in one piece
+        assert max(s.n_tokens for s in segs) <= 64
+
+
+@pytest.mark.slow
+def test_a_four_megabyte_line_stays_in_bounded_memory(tokenizer, tmp_path):
+    """The issue's case: a 4 MB line with no sentence end (it took +540 MB before the bound)."""
+    words = ["alpha", "beta", "gamma", "delta,", "42", "epsilon"]
+    path = tmp_path / "line.txt"
+    path.write_text(" ".join(words[(i * 7) % 6] for i in range(700_000)), encoding="utf-8")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    n = sum(1 for _ in Segmenter(tokenizer, 512).split(path))
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert n > 1000
+    assert grown_mb < 150, grown_mb

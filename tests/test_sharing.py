@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 import textwrap
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from entropy_retriever import load_model
+from entropy_retriever import CertaintyReranker, LongContextReader, Passage, load_model
 from entropy_retriever.models import clear_model_cache
-from tests.conftest import tiny_llama
+from tests.fixtures import tiny_llama
 
 
 @pytest.fixture()
-def tiny_folder(tmp_path, tokenizer):
+def own_tiny_folder(tmp_path, tokenizer):
+    """A model folder of this test's own (the shared one is loaded and cached by other tests)."""
     model = tiny_llama(vocab_size=len(tokenizer))
     model.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
     return tmp_path
 
 
-def test_load_model_returns_one_shared_instance_even_from_threads(tiny_folder, monkeypatch):
+def test_load_model_returns_one_shared_instance_even_from_threads(own_tiny_folder, monkeypatch):
     import entropy_retriever.models as models
 
     loads = []
@@ -34,7 +37,7 @@ def test_load_model_returns_one_shared_instance_even_from_threads(tiny_folder, m
 
     def worker():
         start.wait()
-        got.append(load_model(tiny_folder, device="cpu"))
+        got.append(load_model(own_tiny_folder, device="cpu"))
 
     threads = [threading.Thread(target=worker) for _ in range(6)]
     for t in threads:
@@ -42,13 +45,13 @@ def test_load_model_returns_one_shared_instance_even_from_threads(tiny_folder, m
     for t in threads:
         t.join()
     assert len(loads) == 1 and all(g.model is got[0].model and g.tokenizer is got[0].tokenizer for g in got)
-    assert load_model(str(tiny_folder) + "/", device="cpu").model is got[0].model  # the same folder, spelled otherwise
-    other = load_model(tiny_folder, device="cpu", dtype="bfloat16")
+    assert load_model(str(own_tiny_folder) + "/", device="cpu").model is got[0].model  # the same folder, spelled otherwise
+    other = load_model(own_tiny_folder, device="cpu", dtype="bfloat16")
     assert other.model is not got[0].model and next(other.model.parameters()).dtype.is_floating_point
-    private = load_model(tiny_folder, device="cpu", shared=False)
+    private = load_model(own_tiny_folder, device="cpu", shared=False)
     assert private.model is not got[0].model and len(loads) == 3
     assert clear_model_cache() >= 2
-    assert load_model(tiny_folder, device="cpu").model is not got[0].model
+    assert load_model(own_tiny_folder, device="cpu").model is not got[0].model
 
 
 SCRIPT = textwrap.dedent(
@@ -98,3 +101,42 @@ def test_five_default_components_take_the_memory_of_one_model():
     print(f"RSS growth: one model {one['bytes'] / 2**20:.0f} MiB, five components {five['bytes'] / 2**20:.0f} MiB, ratio {ratio:.2f}")
     assert one["bytes"] > 400 * 2**20  # the model really loaded and ran (538 MB of float32 weights)
     assert ratio <= 1.2
+
+
+HARBOUR_LOG = "".join(
+    f"Entry {i}. The harbour log notes calm water, {i % 7} boats and a crew of {i % 5 + 2}.\n"
+    + ("The lighthouse keeper is named Ortega.\n" if i == 41 else "")
+    for i in range(90)
+)
+
+
+HARBOUR_QUESTIONS = [f"How many boats were there on day {i}?" for i in range(8)] + [
+    "Who keeps the lighthouse?", "What was the water like?", "How big was the crew?", "Which entry mentions Ortega?",
+]
+
+
+def test_32_concurrent_callers_on_one_reader_and_one_reranker_equal_sequential_calls(tiny, tokenizer):
+    reader = LongContextReader(tiny, tokenizer, signals=("certainty", "bm25"), segment_tokens=48, top_k=2, progress=False)
+    reranker = CertaintyReranker(tiny, tokenizer, signals=("certainty", "bm25"), top_n=3)
+    passages = [Passage(line, "log", i) for i, line in enumerate(HARBOUR_LOG.splitlines()[:12])]
+    text = "\n".join(HARBOUR_LOG.splitlines()[30:60])
+    calls = [("select", HARBOUR_QUESTIONS[i % len(HARBOUR_QUESTIONS)]) if i % 2 else ("rerank", HARBOUR_QUESTIONS[i % len(HARBOUR_QUESTIONS)]) for i in range(32)]
+
+    def run(call):
+        kind, question = call
+        if kind == "select":
+            key = reader.select(text, question)
+            return [(s.start, s.end, s.text) for s in key.spans], [s.score for s in key.segments]
+        return [(p.index, p.score) for p in reranker.rerank(passages, question)]
+
+    sequential = [run(call) for call in calls]
+    assert len({repr(r) for r in sequential}) > 4  # the calls differ, so a mix-up would show
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        threaded = list(pool.map(run, calls))
+    assert threaded == sequential
+
+    async def gathered():
+        return await asyncio.gather(*(asyncio.to_thread(run, call) for call in calls))
+
+    assert asyncio.run(gathered()) == sequential

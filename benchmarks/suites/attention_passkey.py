@@ -10,7 +10,7 @@ import time
 from entropy_retriever import load_model
 
 from benchmarks.common import progress, save
-from benchmarks.passkey import make_passkey, passkey_correct, spread_depths
+from entropy_retriever.passkey import make_passkey, passkey_correct, spread_depths
 
 HELP = "passkey read whole: bare, SelfExtend, LM-Infinite"
 

@@ -9,7 +9,7 @@ import time
 from entropy_retriever import load_model
 
 from benchmarks.common import add_method_options, grid_table, method_settings, progress, save
-from benchmarks.passkey import make_passkey, passkey_correct
+from entropy_retriever.passkey import make_passkey, passkey_correct
 
 HELP = "landmark passkey, lengths x depths: bare, SelfExtend, LM-Infinite, XL3M reader"
 
@@ -21,7 +21,7 @@ def add_arguments(p) -> None:
 def run(args) -> None:
     """The landmark passkey, lengths x depths, for bare, SelfExtend, LM-Infinite and the XL3M reader."""
     from benchmarks.methods import open_method
-    from benchmarks.passkey import QUESTION
+    from entropy_retriever.passkey import QUESTION
 
     model, tokenizer = load_model(args.model)
     settings = method_settings(args)

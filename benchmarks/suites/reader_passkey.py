@@ -11,7 +11,7 @@ import time
 from entropy_retriever import LongContextReader, load_model
 
 from benchmarks.common import progress, save
-from benchmarks.passkey import make_passkey, passkey_correct, spread_depths
+from entropy_retriever.passkey import make_passkey, passkey_correct, spread_depths
 
 HELP = "passkey through LongContextReader.answer"
 

@@ -8,13 +8,12 @@ attention registry).
 """
 
 from .policies import LMInfinite, Policy, SelfExtend, choose_group_size
-from .registry import active_policy, extend_context, policy_active, validate_policy
+from .registry import extend_context, policy_active, validate_policy
 
 __all__ = [
     "LMInfinite",
     "Policy",
     "SelfExtend",
-    "active_policy",
     "choose_group_size",
     "extend_context",
     "policy_active",

@@ -68,13 +68,22 @@ class Policy(Protocol):
     def reach(self, trained_window: int) -> int: ...
 
 
+class _NearByWindow:
+    """``near`` from ``near_window``: the one statement of which keys are read at true positions."""
+
+    near_window: int
+
+    def near(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+        return (i - j) < self.near_window
+
+
 def _positive_int(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InputError(f"{name} must be a positive integer, got {value!r}")
 
 
 @dataclass(frozen=True)
-class SelfExtend:
+class SelfExtend(_NearByWindow):
     """Grouped positions beyond a neighbour window (SelfExtend, arXiv 2401.01325).
 
     group_size: G, how many far positions share one (floor division). 1 means no extension.
@@ -107,9 +116,6 @@ class SelfExtend:
     cache_head = 0  # no cache slots are kept apart from the contiguous tail
     decode_cache = "grouped_keys"  # keys are rotated to their grouped positions once, on entry
 
-    def near(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
-        return (i - j) < self.near_window
-
     def far(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
         return (i - j) >= self.window
 
@@ -129,7 +135,7 @@ class SelfExtend:
 
 
 @dataclass(frozen=True)
-class LMInfinite:
+class LMInfinite(_NearByWindow):
     """Λ-shaped attention with a distance limit (LM-Infinite, arXiv 2308.16137).
 
     n_local: the local window read at true positions (the reference: the pretraining length).
@@ -171,9 +177,6 @@ class LMInfinite:
     def decode_cache(self) -> Optional[str]:
         """Bounded (first n_global + last n_local keys) unless asked not to."""
         return "bounded" if self.bounded_cache else None
-
-    def near(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
-        return (i - j) < self.near_window
 
     def far(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
         return (j < self.n_global) & ((i - j) >= self.n_local)

@@ -19,7 +19,7 @@ import itertools
 import json
 import threading
 import weakref
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import torch
 from transformers import AttentionInterface
@@ -34,7 +34,7 @@ from .flex import FlexEngine, flex_available
 from .policies import Policy
 from .rope import inv_freq_lookup, text_config
 
-__all__ = ["active_policy", "extend_context", "policy_active", "validate_policy"]
+__all__ = ["extend_context", "policy_active", "validate_policy"]
 
 _PREFIX = "entropy_retriever_"
 _names = itertools.count()
@@ -43,17 +43,19 @@ _registered: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model 
 
 
 class _Registry:
-    """A model's registered policies, the implementation it runs without one, and what is active."""
+    """A model's registered policies and the attention implementation it runs without one."""
 
     def __init__(self, model) -> None:
+        # config._attn_implementation: transformers' private record of the implementation in use
+        # (set_attn_implementation writes it; no public getter exists in 5.x).
         self.plain = model.config._attn_implementation
         self.names: dict = {}  # (policy, backend) -> registered name
-        self.policies: dict = {}  # registered name -> policy
-        self.active: list = []  # a stack of the policies switched on (None = plain), innermost last
         weakref.finalize(model, _unregister, self.names)
 
 
 def _unregister(names: dict) -> None:
+    # transformers offers register() but no way to remove a name; its registries keep the
+    # global functions in ``_global_mapping`` (a private dict, the same in transformers 5.x).
     for name in list(names.values()):
         AttentionInterface._global_mapping.pop(name, None)
         AttentionMaskInterface._global_mapping.pop(name, None)
@@ -74,14 +76,25 @@ def _key_validity(attention_mask, lk: int):
     return None if bool(valid.all()) else valid
 
 
-def make_attention_function(model, policy, backend: str = "auto", calls: Optional[dict] = None):
-    """The function transformers calls in place of SDPA for ``model``'s full-attention layers."""
+AttentionFunction = Callable[..., tuple[torch.Tensor, None]]
+
+
+def make_attention_function(model, policy: Policy, backend: str = "auto", calls: Optional[dict] = None) -> AttentionFunction:
+    """The function transformers calls in place of SDPA for ``model``'s full-attention layers.
+
+    Its signature is transformers' attention interface (``sdpa_attention_forward``'s):
+    ``(module, query (B, H, Lq, D), key, value (B, Hkv, Lk, D), attention_mask, scaling, dropout,
+    **kwargs)`` returning ``(output (B, Lq, H, D), None)``. It reads ``module.layer_idx`` and
+    ``kwargs["position_ids"]`` / ``["sliding_window"]`` / ``["softcap"]``, which transformers passes.
+    """
 
     inv_freq_of = inv_freq_lookup(model)
     engines: dict = {}
     calls = calls if calls is not None else {}
 
-    def attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+    def attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                  attention_mask: Optional[torch.Tensor], scaling: Optional[float] = None, dropout: float = 0.0,
+                  **kwargs) -> tuple[torch.Tensor, None]:
         if _is_sliding(module, kwargs):
             calls["sliding"] = calls.get("sliding", 0) + 1
             return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
@@ -179,6 +192,8 @@ def _register(model, policy, backend: str) -> str:
     if key in registry.names:
         return registry.names[key]
     policy.validate_for(getattr(text_config(model), "max_position_embeddings", None))
+    # _can_set_attn_implementation: transformers' private check (False for remote-code models that
+    # hard-wire their attention); absent in versions without it, where we try and see.
     if not getattr(model, "_can_set_attn_implementation", lambda: True)():
         raise InputError(
             f"{model.__class__.__name__} does not dispatch attention through transformers' AttentionInterface "
@@ -212,7 +227,6 @@ def _register(model, policy, backend: str) -> str:
             "dispatch through transformers' AttentionInterface, so the policy cannot apply"
         )
     registry.names[key] = name
-    registry.policies[name] = policy
     return name
 
 
@@ -237,19 +251,11 @@ def policy_active(model, policy, *, backend: str = "auto") -> Iterator:
         previous = model.config._attn_implementation
         if name != previous:
             model.set_attn_implementation(name)
-        registry.active.append(policy)
         try:
             yield model
         finally:
-            registry.active.pop()
             if name != previous:
                 model.set_attn_implementation(previous)
-
-
-def active_policy(model):
-    """The policy ``model`` runs with right now (inside a :func:`policy_active` block), else None."""
-    registry = _registered.get(model)
-    return registry.active[-1] if registry is not None and registry.active else None
 
 
 @contextlib.contextmanager

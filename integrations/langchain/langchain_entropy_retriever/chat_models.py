@@ -22,6 +22,24 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
+def _chosen_tools(tools: Optional[list], tool_choice) -> tuple[Optional[list], str]:
+    """The tools to offer under ``tool_choice``, and the instruction it adds to the prompt ("" for none)."""
+    from entropy_retriever import InputError
+
+    if not tools or tool_choice in (None, "auto"):
+        return tools, ""
+    if tool_choice == "none":
+        return None, ""
+    if tool_choice in ("any", "required", True):
+        return tools, "Answer with a call to one of the tools."
+    name = tool_choice.get("function", {}).get("name") if isinstance(tool_choice, dict) else tool_choice
+    chosen = [t for t in tools if t["function"]["name"] == name]
+    if not chosen:
+        raise InputError(f"tool_choice={tool_choice!r} names no bound tool; the tools are "
+                         f"{', '.join(t['function']['name'] for t in tools)} (or use 'auto', 'any' or 'none')")
+    return chosen, f"Answer with a call to the tool {name}."
+
+
 class ChatEntropyRetriever(BaseChatModel):
     """A local Hugging Face chat model that reads past its trained window, for LangChain.
 
@@ -91,8 +109,10 @@ class ChatEntropyRetriever(BaseChatModel):
     ) -> Runnable[LanguageModelInput, AIMessage]:
         """Offer ``tools`` to the model; its calls come back as ``AIMessage.tool_calls``.
 
-        ``tool_choice`` is recorded in the prompt's instructions only: a local model cannot be
-        forced to call a tool.
+        ``tool_choice``: ``None`` or ``"auto"`` (the model decides), ``"none"`` (no tool is
+        offered), ``"any"`` / ``"required"`` (the prompt asks for a call to one of them), or a
+        tool's name (only that tool is offered, and the prompt asks for a call to it). A local
+        model's output is not constrained: a prompt that asks for a call is all it gets.
         """
         formatted = [convert_to_openai_tool(t) for t in tools]
         return super().bind(tools=formatted, tool_choice=tool_choice, **kwargs)
@@ -121,8 +141,11 @@ class ChatEntropyRetriever(BaseChatModel):
         return out
 
     def _prompt(self, messages: list[BaseMessage], kwargs: dict) -> tuple[list[int], Optional[set]]:
-        tools = kwargs.get("tools")
-        ids = self.lm.chat_prompt(self._to_dicts(messages), tools=tools)
+        tools, choice = _chosen_tools(kwargs.get("tools"), kwargs.get("tool_choice"))
+        dicts = self._to_dicts(messages)
+        if choice and dicts and dicts[-1]["role"] in ("user", "tool"):
+            dicts[-1] = dict(dicts[-1], content=f"{dicts[-1]['content']}\n\n({choice})")
+        ids = self.lm.chat_prompt(dicts, tools=tools)
         names = {t["function"]["name"] for t in tools} if tools else None
         return ids, names
 

@@ -1,4 +1,5 @@
-"""The landmark-attention passkey task (epfml/landmark-attention, as LongLoRA and SelfExtend use it).
+"""The landmark-attention passkey task (epfml/landmark-attention, as LongLoRA and SelfExtend use it),
+for demos, tests and the benchmarks.
 
 A task description, then filler ("The grass is green. ...") with one information line
 hidden at a chosen depth, then the final question. Lengths are in tokens of a given

@@ -16,7 +16,7 @@ from benchmarks.report import BEGIN, END, SUITES, rewrite_readme
 from entropy_retriever.errors import InputError
 from entropy_retriever.segments import Segment
 
-from .conftest import tiny_llama
+from tests.fixtures import tiny_llama
 
 
 def _data_or_skip() -> Path:
