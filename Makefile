@@ -28,7 +28,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -ra
 
-# The inner loop: every test that does not run the real embedded model (see conftest.py).
+# The inner loop: every test that does not run the real embedded model (see tests/fixtures.py).
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -ra -m "not slow"
 
