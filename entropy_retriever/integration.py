@@ -13,7 +13,7 @@ from .aio import iterate_in_thread
 from .config import DEFAULT
 from .files import DEFAULT_MAX_BYTES
 from .fusion import FUSIONS
-from .models import model_and_tokenizer
+from .models import EMBEDDED_MODEL, model_and_tokenizer
 from .scoring import METRICS
 from .selection import Selection
 from .signals import SIGNALS
@@ -22,6 +22,7 @@ from .toolcalls import parse_tool_calls
 
 __all__ = [
     "DEFAULT",
+    "EMBEDDED_MODEL_NAME",
     "DEFAULT_MAX_BYTES",
     "FUSIONS",
     "METRICS",
@@ -35,6 +36,9 @@ __all__ = [
     "parse_tool_calls",
     "selection_kwargs",
 ]
+
+EMBEDDED_MODEL_NAME = f"embedded {EMBEDDED_MODEL}"
+"""How both frameworks name the embedded default model (in events, traces and metadata)."""
 
 RETRIEVER_SELECTION = Selection(top_k=4)
 """What both frameworks' ``LongDocumentRetriever`` keep when not told: the 4 best segments."""

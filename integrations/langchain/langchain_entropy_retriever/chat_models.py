@@ -22,6 +22,9 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
+from entropy_retriever.integration import EMBEDDED_MODEL_NAME
+
+
 def _chosen_tools(tools: Optional[list], tool_choice) -> tuple[Optional[list], str]:
     """The tools to offer under ``tool_choice``, and the instruction it adds to the prompt ("" for none)."""
     from entropy_retriever import InputError
@@ -89,12 +92,12 @@ class ChatEntropyRetriever(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict:
-        return {"model_name": self.model_name or "embedded-smollm2-135m-instruct", "policy": repr(self.policy)}
+        return {"model_name": self.model_name or EMBEDDED_MODEL_NAME, "policy": repr(self.policy)}
 
     def _get_ls_params(self, stop: Optional[list[str]] = None, **kwargs: Any):
         params = super()._get_ls_params(stop=stop, **kwargs)
         params["ls_provider"] = "entropy-retriever"
-        params["ls_model_name"] = kwargs.get("model") or self.model_name or "embedded-smollm2-135m-instruct"
+        params["ls_model_name"] = kwargs.get("model") or self.model_name or EMBEDDED_MODEL_NAME
         params["ls_max_tokens"] = self.max_tokens
         params["ls_temperature"] = self.temperature
         return params

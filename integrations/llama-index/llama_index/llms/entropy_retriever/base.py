@@ -20,6 +20,8 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
 
+from entropy_retriever.integration import EMBEDDED_MODEL_NAME
+
 
 class LongContextLLM(CustomLLM):
     """A local Hugging Face model that reads past its trained window, as a LlamaIndex LLM.
@@ -34,7 +36,7 @@ class LongContextLLM(CustomLLM):
     >>> llm.complete("Summarise: ...").text
     """
 
-    model_name: str = Field(default="embedded SmolLM2-135M-Instruct", description="The model's name or path.")
+    model_name: str = Field(default=EMBEDDED_MODEL_NAME, description="The model's name or path.")
     max_new_tokens: int = Field(default=256, description="Tokens to generate per call.")
     _lm: Any = PrivateAttr()
 
@@ -55,7 +57,7 @@ class LongContextLLM(CustomLLM):
         if lm is None:
             model, tokenizer = model_and_tokenizer(model, tokenizer, "LongContextLLM")
             lm = LongContextLM(model, tokenizer, policy, max_new_tokens=max_new_tokens)
-        name = model_name or getattr(lm.model.config, "name_or_path", "") or "embedded SmolLM2-135M-Instruct"
+        name = model_name or getattr(lm.model.config, "name_or_path", "") or EMBEDDED_MODEL_NAME
         super().__init__(model_name=name, max_new_tokens=max_new_tokens, **kwargs)
         self._lm = lm
 

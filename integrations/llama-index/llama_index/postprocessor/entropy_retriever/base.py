@@ -12,7 +12,7 @@ from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRan
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
-from entropy_retriever.integration import DEFAULT, FUSIONS, SIGNALS
+from entropy_retriever.integration import DEFAULT, EMBEDDED_MODEL_NAME, FUSIONS, SIGNALS
 
 dispatcher = get_dispatcher(__name__)
 
@@ -36,7 +36,7 @@ class CertaintyRerank(BaseNodePostprocessor):
     signals: tuple[str, ...] = Field(default=DEFAULT.signals, description=f"Signals to fuse, from {tuple(SIGNALS)}.")
     fusion: str = Field(default=DEFAULT.fusion, description=f"How the signals are fused, from {tuple(FUSIONS)}.")
     hops: int = Field(default=DEFAULT.hops, description="Times the best nodes are rescored given the first pick (0: off).")
-    model_name: str = Field(default="embedded SmolLM2-135M-Instruct", description="The scoring model, for events.")
+    model_name: str = Field(default=EMBEDDED_MODEL_NAME, description="The scoring model, for events.")
     _reranker: Any = PrivateAttr()
 
     def __init__(
@@ -59,7 +59,7 @@ class CertaintyRerank(BaseNodePostprocessor):
             raise ImportError("CertaintyRerank needs entropy-retriever: pip install entropy-retriever") from exc
         reranker = CertaintyReranker(model, tokenizer, top_n=top_n, token_budget=token_budget, metric=metric,
                                      signals=signals, fusion=fusion, hops=hops)
-        name = model_name or (getattr(getattr(model, "config", None), "name_or_path", None) or "embedded SmolLM2-135M-Instruct")
+        name = model_name or (getattr(getattr(model, "config", None), "name_or_path", None) or EMBEDDED_MODEL_NAME)
         super().__init__(top_n=top_n, token_budget=token_budget, metric=metric, signals=tuple(signals), fusion=fusion, hops=hops,
                          model_name=name, **kwargs)
         self._reranker = reranker
