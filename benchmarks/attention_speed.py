@@ -18,8 +18,8 @@ import torch.nn.functional as F
 
 from entropy_retriever.attention.backends import backend_for
 from entropy_retriever.attention.engine import TwoBranchEngine
-from entropy_retriever.attention.rope import rotate
 from entropy_retriever.attention.policies import LMInfinite, SelfExtend
+from entropy_retriever.attention.rope import rotate
 
 SHAPES = {"smollm2": dict(heads=9, kv_heads=3, head_dim=64, theta=1e5), "llama2-7b": dict(heads=32, kv_heads=32, head_dim=128, theta=1e4)}
 

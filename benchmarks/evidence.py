@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from entropy_retriever.errors import InputError
-from entropy_retriever.signals import bm25_scores
 from entropy_retriever.segments import Segment, Segmenter
+from entropy_retriever.signals import bm25_scores
 
 DATASETS = ("loogle", "kv", "lines", "ruler", "babi", "lowoverlap", "lowoverlap_control", "loogle_long")
 METRICS = ("entropy_last", "entropy_mean", "question_nll")

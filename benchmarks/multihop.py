@@ -132,7 +132,7 @@ def babi3_stories(root: Path) -> list[tuple[list[str], str, list[int]]]:
 
 
 def load_babi3(root: Path, tokenizer, split: str, n: int, window_tokens: int, seed: int):
-    from .evidence import Example, EssayFiller
+    from .evidence import EssayFiller, Example
 
     stories = babi3_stories(root)
     indexed = list(enumerate(stories))
@@ -148,7 +148,7 @@ def load_babi3(root: Path, tokenizer, split: str, n: int, window_tokens: int, se
 def load_needles(root: Path, tokenizer, split: str, n: int, window_tokens: int, seed: int, *, control: bool):
     """The low-overlap needles (``benchmarks.lowoverlap``), split by needle pair: every pair's two
     word orders, each in as many haystacks as ``n`` asks for, at random depths."""
-    from .evidence import Example, EssayFiller
+    from .evidence import EssayFiller, Example
     from .lowoverlap import PAIRS
 
     pairs = split_items(list(range(len(PAIRS))), "needles", split, seed)

@@ -11,7 +11,6 @@ the reader itself calls, on the configuration object the reader uses.
 from __future__ import annotations
 
 import copy
-
 import statistics
 
 import numpy as np

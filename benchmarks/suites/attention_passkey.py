@@ -6,10 +6,8 @@ import json
 import sys
 import time
 
-
-from entropy_retriever import load_model
-
 from benchmarks.common import progress, save
+from entropy_retriever import load_model
 from entropy_retriever.passkey import make_passkey, passkey_correct, spread_depths
 
 HELP = "passkey read whole: bare, SelfExtend, LM-Infinite"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sys
 
-
-
 from benchmarks.common import save
 
 HELP = "SelfExtend / LM-Infinite vs plain SDPA: prefill, decode, memory"

@@ -9,13 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-
+from benchmarks.common import RESULTS, count_option, examples_of, progress, save
+from benchmarks.evidence import DATASETS, EVIDENCE_DATASETS
 from entropy_retriever import load_model
 from entropy_retriever.scoring import CertaintyScorer
-
-from benchmarks.common import RESULTS, count_option, examples_of, progress, save
-
-from benchmarks.evidence import DATASETS, EVIDENCE_DATASETS
 
 HELP = "diagnostic grid: evidence recall at 1, 2 or 4 segments for every certainty metric, fusion and baseline"
 

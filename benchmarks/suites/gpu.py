@@ -18,9 +18,10 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> None:
+    from transformers import AutoTokenizer
+
     from benchmarks import gpu
     from entropy_retriever.models import cache_dir, embedded_model_path
-    from transformers import AutoTokenizer
 
     if args.tiny:
         device, dtype, shape = torch.device("cpu"), torch.float32, gpu.TINY

@@ -7,9 +7,8 @@ import time
 
 import torch
 
-from entropy_retriever import load_model
-
 from benchmarks.common import save
+from entropy_retriever import load_model
 from entropy_retriever.passkey import make_passkey
 
 HELP = "LM-Infinite's bounded cache on the real model: 4k vs 32k + 32 generated"

@@ -6,10 +6,8 @@ import json
 import statistics
 import time
 
-
+from benchmarks.common import RESULTS, add_method_options, grid_table, method_settings, progress, save
 from entropy_retriever import load_model
-
-from benchmarks.common import add_method_options, RESULTS, grid_table, method_settings, progress, save
 
 HELP = "needle in a haystack heatmaps (single and pizza) per method"
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-
-from entropy_retriever import load_model
-
 from benchmarks.common import add_method_options, grid_table, method_settings, progress, save
+from entropy_retriever import load_model
 from entropy_retriever.passkey import make_passkey, passkey_correct
 
 HELP = "landmark passkey, lengths x depths: bare, SelfExtend, LM-Infinite, XL3M reader"

@@ -5,11 +5,9 @@ from __future__ import annotations
 import statistics
 import sys
 
-
+from benchmarks.common import save
 from entropy_retriever import LongContextReader, load_model
 from entropy_retriever.scoring import CertaintyScorer
-
-from benchmarks.common import save
 
 HELP = "needle rank per metric and template"
 

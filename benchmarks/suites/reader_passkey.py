@@ -7,10 +7,8 @@ import statistics
 import sys
 import time
 
-
-from entropy_retriever import LongContextReader, load_model
-
 from benchmarks.common import progress, save
+from entropy_retriever import LongContextReader, load_model
 from entropy_retriever.passkey import make_passkey, passkey_correct, spread_depths
 
 HELP = "passkey through LongContextReader.answer"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
-
 from benchmarks.common import RESULTS
 
 HELP = "rewrite the README's results section from bench-results/"

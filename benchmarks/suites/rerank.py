@@ -6,13 +6,10 @@ import json
 import statistics
 import time
 
-
+from benchmarks.common import count_option, examples_of, progress, save
+from benchmarks.evidence import DATASETS
 from entropy_retriever import load_model
 from entropy_retriever.scoring import CertaintyScorer
-
-from benchmarks.common import count_option, examples_of, progress, save
-
-from benchmarks.evidence import DATASETS
 
 HELP = "reranking in RAG: 20 candidates from all-MiniLM-L6-v2, each method keeps 3"
 

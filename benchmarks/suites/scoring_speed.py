@@ -10,11 +10,10 @@ import time
 
 import torch
 
+from benchmarks.common import progress, save
 from entropy_retriever import load_model
 from entropy_retriever.quantize import quantize_int8
 from entropy_retriever.scoring import CertaintyScorer
-
-from benchmarks.common import progress, save
 
 HELP = "scorer vs plain forward; linear scaling; float32 vs int8 with a roofline"
 
