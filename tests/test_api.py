@@ -90,3 +90,20 @@ def test_the_attention_package_has_no_import_circle():
                 assert node.module in ("errors", "runtime"), f"attention/{name}.py imports ..{node.module}"
         importlib.import_module(f"entropy_retriever.attention.{name}")
     assert sorted(p.stem for p in folder.glob("*.py")) == sorted(order + ["__init__"])
+
+
+def test_the_lazy_package_declares_every_public_name_where_it_lives():
+    """Each public name is imported on first use; the TYPE_CHECKING block (what type checkers and
+    IDEs read) and the lazy table name the same module for it, and both resolve."""
+    import ast
+    import importlib
+
+    source = (ROOT / "entropy_retriever" / "__init__.py").read_text(encoding="utf-8")
+    static = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "_TYPE_CHECKING":
+            for imp in node.body:
+                static.update({a.name: imp.module for a in imp.names})
+    assert static == entropy_retriever._HOMES and set(static) == set(entropy_retriever.__all__)
+    for name, home in static.items():
+        assert getattr(entropy_retriever, name) is getattr(importlib.import_module(f"entropy_retriever.{home}"), name)

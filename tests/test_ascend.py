@@ -6,8 +6,8 @@ the Ascend path:
 
     .venv/bin/python -m pytest tests/test_ascend.py -v
 
-No session of this project has had Ascend hardware: the ``npu`` backend is written against
-torch_npu's documented ``npu_fusion_attention`` and has never run (README, "What was and was
+The ``npu`` backend has not run on Ascend hardware: it is written against
+torch_npu's documented ``npu_fusion_attention`` and has never run (docs/hardware.md, "What was and was
 not run").
 """
 

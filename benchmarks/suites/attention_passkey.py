@@ -19,7 +19,7 @@ def add_arguments(p) -> None:
     p.add_argument("--trials-selfextend", type=int, default=10, help="trials for SelfExtend at 16k and beyond")
     p.add_argument("--group-size", type=int, default=4)
     p.add_argument("--window", type=int, default=1024)
-    p.add_argument("--n-local", type=int, default=4096, help="SmolLM2 reads 4k reliably, not 6k-8k: see README")
+    p.add_argument("--n-local", type=int, default=4096, help="SmolLM2 reads 4k reliably, not 6k-8k: see docs/guide/attention.md")
     p.add_argument("--methods", nargs="+", default=["bare", "selfextend", "lminfinite"], choices=["bare", "selfextend", "lminfinite"])
     p.add_argument("--n-global", type=int, default=64)
     p.add_argument("--model", default=None)

@@ -8,7 +8,7 @@ the evidence's characters inside what is kept. The default row is the product's 
 
 Data sets (``benchmarks.multihop``), each split into a development and a test half by a fixed
 seed, over source items (questions, stories, needle pairs): methods and weights were chosen on
-``--split dev``; the README reports ``--split test``.
+``--split dev``; the README and the results page report ``--split test``.
 """
 
 from __future__ import annotations
