@@ -33,7 +33,8 @@ def calibrate(model=None, *, tokens: int = 4000, documents: int = 6, k: int = 3,
     loaded = {name: load_model(model, device="cpu", dtype=name) for name in dtypes}
     tokenizer = loaded["float32"].tokenizer
     scorers = {name: CertaintyScorer(m.model, m.tokenizer, progress=False) for name, m in loaded.items()}
-    size = min(512, scorers["float32"].window // 2)  # the reader's default segments, or half a smaller window
+    window = scorers["float32"].window
+    size = min(512, window // 2) if window else 512  # the reader's default segments, or half a smaller window
     docs = []
     for i in range(documents):
         doc = make_demo_document(tokenizer, tokens, (i + 0.5) / documents)

@@ -60,6 +60,11 @@ class SelectionConfig:
             raise InputError(f"hops must be a whole number of at least 0 (0 turns the multi-hop stage off), got {self.hops!r}")
 
     @property
+    def metric_name(self) -> str:
+        """The certainty metric's registered name (a custom function's own name)."""
+        return resolve_metric(self.metric)[0]
+
+    @property
     def label(self) -> str:
         """How segments are scored: the certainty metric alone, or ``fusion(signals)``."""
         return make_fusion(self.fusion).label(self.signals, resolve_metric(self.metric)[0])

@@ -49,8 +49,9 @@ CHOICES = ("float32", "bfloat16", "int8")
 def native_bf16() -> bool:
     """Whether this CPU has bfloat16 matrix instructions: AVX512-BF16 or AMX tiles."""
     probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    if all(callable(p) for p in probes):
-        return any(bool(p()) for p in probes)
+    found = [p for p in probes if callable(p)]
+    if len(found) == len(probes):
+        return any(bool(p()) for p in found)
     try:  # an older or newer torch without the probes: the kernel's CPU flags (Linux)
         flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
     except (OSError, StopIteration):

@@ -60,7 +60,7 @@ class FileAccess:
         max_bytes: int = DEFAULT_MAX_BYTES,
         *,
         allow_hard_links: bool = False,
-    ):
+    ) -> None:
         if isinstance(roots, (str, os.PathLike)):
             roots = [roots]  # one folder, never the characters of its name
         try:
@@ -84,12 +84,12 @@ class FileAccess:
             real.append(Path(os.path.realpath(root)))
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, numbers.Integral) or max_bytes < 1:
             raise InputError(f"max_bytes must be a positive integer, got {max_bytes!r}")
-        self.roots = tuple(given)
-        self.max_bytes = int(max_bytes)
-        self.allow_hard_links = bool(allow_hard_links)
-        self._real_roots = tuple(real)
+        self.roots: tuple[Path, ...] = tuple(given)
+        self.max_bytes: int = int(max_bytes)
+        self.allow_hard_links: bool = bool(allow_hard_links)
+        self._real_roots: tuple[Path, ...] = tuple(real)
         # Each root as the agent may write it (absolute, as given) and as it really is: (parts, real root).
-        self._prefixes = sorted({(Path(os.path.abspath(g)).parts, r) for g, r in zip(given, real)}
+        self._prefixes: list[tuple[tuple[str, ...], Path]] = sorted({(Path(os.path.abspath(g)).parts, r) for g, r in zip(given, real)}
                                 | {(r.parts, r) for r in real}, key=lambda x: -len(x[0]))
 
     def __repr__(self) -> str:

@@ -19,6 +19,7 @@ from typing import ClassVar, Mapping, Sequence
 import numpy as np
 
 from .errors import InputError
+from .selection import Floats
 
 __all__ = ["Fusion", "FUSIONS", "register_fusion", "make_fusion", "RRF", "ZScore", "RRF_K", "rrf_scores", "relevance"]
 
@@ -30,7 +31,7 @@ class Fusion:
 
     name: ClassVar[str]
 
-    def fuse(self, scores: Mapping[str, Sequence[float]]) -> np.ndarray:
+    def fuse(self, scores: Mapping[str, Floats]) -> np.ndarray:
         arrays = _checked(scores)
         if len(arrays) == 1:
             return next(iter(arrays.values())).copy()
@@ -64,7 +65,7 @@ def make_fusion(fusion: "str | Fusion") -> Fusion:
     return FUSIONS[fusion]()
 
 
-def _checked(scores: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]:
+def _checked(scores: Mapping[str, Floats]) -> dict[str, np.ndarray]:
     if not scores:
         raise InputError("fusing needs at least one signal")
     arrays = {name: np.asarray(values, dtype=np.float64) for name, values in scores.items()}
@@ -153,7 +154,7 @@ def rrf_scores(scores: Sequence[Sequence[float]], k: int = RRF_K) -> list[float]
     return RRF(k).combine(_checked({str(i): s for i, s in enumerate(scores)})).tolist()
 
 
-def relevance(fused: Sequence[float]) -> list[float]:
+def relevance(fused: Floats) -> list[float]:
     """Fused scores (lower = better) as relevance in (0, 1], 1 for the best item, by rank:
     ``(k + 1) / (k + rank)`` with the reciprocal-rank constant, ties sharing the better rank."""
     values = np.asarray(fused, dtype=np.float64)

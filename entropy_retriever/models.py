@@ -60,7 +60,7 @@ def _npu_available() -> bool:
         return False
     import torch_npu  # noqa: F401  (registers the "npu" device with torch)
 
-    return bool(torch.npu.is_available())
+    return bool(torch.npu.is_available())  # type: ignore[attr-defined]  # torch_npu adds torch.npu
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

@@ -11,10 +11,9 @@ reads; :func:`rank` then fuses all signals over those, and ranks the rest after 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
-
-import math
 
 import numpy as np
 
@@ -22,7 +21,7 @@ from .config import SelectionConfig
 from .errors import InputError
 from .fusion import make_fusion, relevance
 from .hops import FeedbackHops
-from .selection import Selection
+from .selection import Floats, Selection
 from .signals import SIGNALS
 
 __all__ = ["PREFILTER_EACH", "Ranked", "check_prefilter", "choose", "rank", "score_texts", "shortlist"]
@@ -47,7 +46,7 @@ class Ranked:
         """1 for the first item of the ranking, ``(k + 1) / (k + rank)`` after it."""
         position = np.empty(len(self.order), dtype=np.float64)
         position[self.order] = np.arange(len(self.order), dtype=np.float64)
-        return np.asarray(relevance(position))
+        return np.asarray(relevance(position), dtype=np.float64)
 
 
 def score_texts(signals: Mapping, states: Mapping, texts: Sequence) -> dict[str, np.ndarray]:
@@ -63,7 +62,7 @@ def score_texts(signals: Mapping, states: Mapping, texts: Sequence) -> dict[str,
     return values
 
 
-def rank(values: Mapping[str, Sequence[float]], question: str, config: SelectionConfig,
+def rank(values: Mapping[str, Floats], question: str, config: SelectionConfig,
          texts: Callable[[list[int]], list[str]], candidates: np.ndarray | None = None) -> Ranked:
     """Fuse the signals' scores by ``config.fusion``, then let the multi-hop stage reorder the best
     candidates (``texts(indices)`` gives their texts).
@@ -107,7 +106,7 @@ def check_prefilter(prefilter) -> None:
                          f"the best tenth by BM25 and the embedder), or a count of at least 1, got {prefilter!r}")
 
 
-def shortlist(cheap: Mapping[str, Sequence[float]], prefilter: float | int, fusion: str,
+def shortlist(cheap: Mapping[str, Floats], prefilter: float | int, fusion: str,
               each: int = PREFILTER_EACH) -> np.ndarray:
     """The segments a cascade's model reads (sorted indices): the best ``prefilter`` (a share or a
     count) by the cheap signals' fusion, and each cheap signal's ``each`` best."""

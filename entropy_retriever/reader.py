@@ -187,6 +187,7 @@ class LongContextReader:
             except Exception as exc:  # noqa: BLE001 (every rank must hear of it before the gather)
                 failure = exc
             shard.agree(failure)
+            assert records is not None and corpus is not None  # agree() raised otherwise
         scored_at = time.perf_counter()
         values = self._gather(records, corpus, shard, candidates)
         ranked = rank(values, question, self.config, lambda idx: [s.text for s in self._kept_segments(context, records, idx)],

@@ -9,12 +9,16 @@ import numbers
 import os
 import re
 from dataclasses import asdict, dataclass, field, fields
-from typing import Callable, Sequence
+from typing import Callable, Sequence, Union
 
 import numpy as np
 
 from .errors import InputError
 from .segments import Segment
+
+# Scores and rankings: Python sequences or numpy arrays, both accepted everywhere.
+Floats = Union[Sequence[float], np.ndarray]
+Ints = Union[Sequence[int], np.ndarray]
 
 __all__ = ["KeyContext", "KeptSpan", "SegmentScore", "Selection", "token_counter"]
 
@@ -226,7 +230,7 @@ class Selection:
         sizes = [count(s if isinstance(s, str) else s.text) for s in segments]
         return self.choose_sizes(sizes, scores, count(GAP))
 
-    def choose_sizes(self, sizes: Sequence[int] | None, scores: Sequence[float], gap: int) -> set[int]:
+    def choose_sizes(self, sizes: Ints | None, scores: Floats, gap: int) -> set[int]:
         """``choose`` on segments known by their token counts only (``sizes``; needed for a budget).
 
         ``gap`` is the size of the separator charged for every kept segment after the first.
@@ -236,7 +240,7 @@ class Selection:
             return {int(i) for i in np.flatnonzero(values <= self.threshold)}
         return self.choose_order(sizes, np.argsort(values, kind="stable"), gap)  # ties by position
 
-    def choose_order(self, sizes: Sequence[int] | None, ranking: Sequence[int], gap: int) -> set[int]:
+    def choose_order(self, sizes: Ints | None, ranking: Ints, gap: int) -> set[int]:
         """The same rule on a ranking (indices, best first) instead of scores: the first ``top_k``,
         or each segment in turn that still fits the token budget. A threshold needs scores."""
         if self.threshold is not None:
@@ -244,6 +248,8 @@ class Selection:
         if self.top_k is not None:
             return {int(i) for i in ranking[: self.top_k]}
         budget = self.token_budget
+        if sizes is None or budget is None:
+            raise InputError("a token budget needs each segment's size: pass sizes")
         kept: set[int] = set()
         used = 0
         smallest = None

@@ -284,7 +284,7 @@ class Certainty(Signal):
     def prepare(self, question: str):
         return self.scorer.prepare(question)
 
-    def score(self, state, segments: Sequence[Segment]) -> list[float]:
+    def score(self, state, segments: Sequence[Segment | str]) -> list[float]:
         return self.scorer.score(segments, state)
 
 
@@ -310,7 +310,7 @@ class Dense(Signal):
 
     name, kind, cost = "dense", "segment", "embedder"
 
-    def score(self, state, segments: Sequence[Segment]) -> list[float]:
+    def score(self, state, segments: Sequence[Segment | str]) -> list[float]:
         return DenseEmbedder.shared().scores([s if isinstance(s, str) else s.text for s in segments], state)
 
 

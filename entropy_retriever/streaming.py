@@ -38,7 +38,7 @@ import weakref
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -48,7 +48,7 @@ from .errors import InputError
 from .models import _npu_available
 from .quantize import is_int8, quantized_weights
 from .segments import Segment
-from .selection import SegmentScore
+from .selection import Floats, SegmentScore
 
 __all__ = ["Journal", "SegmentRecords", "SegmentTable", "Shard", "digest", "join_process_group", "read_spans", "spool_stdin"]
 
@@ -66,7 +66,6 @@ def release_memory() -> None:
     global _TRIM
     if _TRIM is None:
         try:
-
             _TRIM = ctypes.CDLL("libc.so.6").malloc_trim if sys.platform.startswith("linux") else False
         except (OSError, AttributeError):
             _TRIM = False
@@ -74,7 +73,7 @@ def release_memory() -> None:
         _TRIM(0)
 
 
-_TRIM = None
+_TRIM: Any = None  # libc's malloc_trim, False where there is none, None until looked up
 
 
 def digest(text: str) -> bytes:
@@ -141,7 +140,7 @@ class SegmentRecords:
         return start, start + self.length[index]
 
     def nbytes(self) -> int:
-        arrays = [self._run_first, self._run_source, self.start, self.length, self.n_tokens, *self.scores.values()]
+        arrays: list[array] = [self._run_first, self._run_source, self.start, self.length, self.n_tokens, *self.scores.values()]
         if self._budget is not None:
             arrays.append(self._budget)
         return sum(a.itemsize * len(a) for a in arrays) + len(self.digests)
@@ -150,7 +149,7 @@ class SegmentRecords:
 class SegmentTable(Sequence):
     """Every segment's score, selected or not, as :class:`SegmentScore` rows built on access."""
 
-    def __init__(self, records: SegmentRecords, fused: Sequence[float], kept: set[int], signals: dict) -> None:
+    def __init__(self, records: SegmentRecords, fused: Floats, kept: set[int], signals: dict) -> None:
         packed = array("d")
         packed.frombytes(memoryview(fused).cast("B") if isinstance(fused, array) else _float64_bytes(fused))
         self._records, self._fused, self._kept, self._signals = records, packed, kept, signals
@@ -215,6 +214,11 @@ def read_spans(
     return found
 
 
+def _remove_if_there(path: str) -> None:
+    if os.path.exists(path):
+        os.unlink(path)
+
+
 def spool_stdin(stream=None) -> Path:
     """Copy standard input to a temporary file, a chunk at a time, and return its path (bounded memory).
 
@@ -240,7 +244,7 @@ def spool_stdin(stream=None) -> Path:
         except ValueError:  # "I/O operation on closed file"
             os.unlink(handle.name)
             raise closed from None
-    atexit.register(lambda: os.path.exists(handle.name) and os.unlink(handle.name))
+    atexit.register(_remove_if_there, handle.name)
     return Path(handle.name)
 
 
@@ -341,7 +345,7 @@ def join_process_group() -> "Shard":
         torch.cuda.set_device(local_rank)
         backend = "nccl"
     elif _npu_available():
-        torch.npu.set_device(local_rank)
+        torch.npu.set_device(local_rank)  # type: ignore[attr-defined]  # torch_npu adds torch.npu
         backend = "hccl"
     else:
         backend = "gloo"

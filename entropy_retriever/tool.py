@@ -9,7 +9,7 @@ it was read from, so an agent can cite or open them.
 from __future__ import annotations
 
 import os
-from typing import Union
+from typing import Iterable, Union
 
 from .errors import InputError
 from .files import DEFAULT_MAX_BYTES, FileAccess, FileAccessError
@@ -34,7 +34,7 @@ class LongFileQA:
 
     def __init__(
         self,
-        roots: Union[str, os.PathLike, list] = (),
+        roots: Union[str, os.PathLike, Iterable[Union[str, os.PathLike]]] = (),
         *,
         reader: LongContextReader | None = None,
         access: FileAccess | None = None,

@@ -40,6 +40,7 @@ class LambdaLayer(DynamicLayer):
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
+        assert self.keys is not None and self.values is not None  # set by lazy_initialization
         self.cumulative_length += key_states.shape[-2]
         keys = torch.cat([self.keys, key_states], dim=-2)
         values = torch.cat([self.values, value_states], dim=-2)
@@ -55,7 +56,7 @@ class LambdaLayer(DynamicLayer):
         return self.cumulative_length
 
     def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
-        stored = self.keys.shape[-2] if self.is_initialized else 0
+        stored = self.keys.shape[-2] if self.is_initialized and self.keys is not None else 0
         return stored + query_length, self.cumulative_length - stored
 
     def crop(self, tokens_to_remove: int) -> None:

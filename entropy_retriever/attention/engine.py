@@ -68,11 +68,11 @@ class TwoBranchEngine:
         out = lse = None
         for g in range(groups):
             mask_g = mask[:, g::groups] if mask is not None and mask.dim() == 4 and mask.shape[1] == h else mask
-            o, l = self.kernel(q[:, g::groups], k, v, scale, mask=mask_g, causal=causal)
+            o, o_lse = self.kernel(q[:, g::groups], k, v, scale, mask=mask_g, causal=causal)
             if out is None:
                 out = torch.empty((b, h, lq, o.shape[-1]), dtype=o.dtype, device=o.device)
-                lse = torch.empty((b, h, lq), dtype=l.dtype, device=l.device)
-            out[:, g::groups], lse[:, g::groups] = o, l
+                lse = torch.empty((b, h, lq), dtype=o_lse.dtype, device=o_lse.device)
+            out[:, g::groups], lse[:, g::groups] = o, o_lse
         return out, lse
 
     # ----------------------------------------------------------------- entry point
@@ -153,14 +153,14 @@ class TwoBranchEngine:
             part_out, part_lse = self.attend(qb, k[:, :, a:b], v[:, :, a:b], scale, causal=True)
             full_lo = max(0, b - window)
             if full_lo < a:
-                o, l = self.attend(qb, k[:, :, full_lo:a], v[:, :, full_lo:a], scale)
-                part_out, part_lse = merge(part_out, part_lse, o, l)
+                o, o_lse = self.attend(qb, k[:, :, full_lo:a], v[:, :, full_lo:a], scale)
+                part_out, part_lse = merge(part_out, part_lse, o, o_lse)
             band_lo = max(0, a - window + 1)
             if band_lo < full_lo:
                 i = torch.arange(a, b, device=q.device).unsqueeze(1)
                 j = torch.arange(band_lo, full_lo, device=q.device).unsqueeze(0)
-                o, l = self.attend(qb, k[:, :, band_lo:full_lo], v[:, :, band_lo:full_lo], scale, mask=(i - j) < window)
-                part_out, part_lse = merge(part_out, part_lse, o, l)
+                o, o_lse = self.attend(qb, k[:, :, band_lo:full_lo], v[:, :, band_lo:full_lo], scale, mask=(i - j) < window)
+                part_out, part_lse = merge(part_out, part_lse, o, o_lse)
             out[:, :, a:b], lse[:, :, a:b] = part_out, part_lse
         return out, lse
 

@@ -71,7 +71,9 @@ class Policy(Protocol):
 class _NearByWindow:
     """``near`` from ``near_window``: the one statement of which keys are read at true positions."""
 
-    near_window: int
+    @property
+    def near_window(self) -> int:
+        raise NotImplementedError
 
     def near(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
         return (i - j) < self.near_window

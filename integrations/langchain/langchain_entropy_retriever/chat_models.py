@@ -125,7 +125,7 @@ class ChatEntropyRetriever(BaseChatModel):
     def _to_dicts(messages: list[BaseMessage]) -> list[dict]:
         from entropy_retriever import InputError
 
-        out = []
+        out: list[dict[str, Any]] = []
         for m in messages:
             content = m.content if isinstance(m.content, str) else "".join(
                 part.get("text", "") if isinstance(part, dict) else str(part) for part in m.content

@@ -30,7 +30,7 @@ class CertaintyCompressor(BaseDocumentCompressor):
 
     top_n: Optional[int] = Field(default=None, description="Documents to keep (3 when neither top_n nor token_budget is set).")
     token_budget: Optional[int] = Field(default=None, description="Keep the most certain documents that fit this many tokens.")
-    metric: str = Field(default=DEFAULT.metric, description="The certainty metric (entropy_retriever.scoring.METRICS).")
+    metric: str = Field(default=DEFAULT.metric_name, description="The certainty metric (entropy_retriever.scoring.METRICS).")
     signals: tuple[str, ...] = Field(default=DEFAULT.signals, description=f"Signals to fuse, from {tuple(SIGNALS)}.")
     fusion: str = Field(default=DEFAULT.fusion, description=f"How the signals are fused, from {tuple(FUSIONS)}.")
     hops: int = Field(default=DEFAULT.hops, description="Times the best documents are rescored given the first pick (0: off).")

@@ -42,7 +42,7 @@ class LongDocumentRetriever(BaseRetriever):
     k: Optional[int] = Field(default=None, description="How many segments to keep (4 when neither k nor token_budget is set).")
     token_budget: Optional[int] = Field(default=None, description="Keep the best segments that fit this many tokens.")
     segment_tokens: int = Field(default=DEFAULT.segment_tokens, description="Tokens per segment.")
-    metric: str = Field(default=DEFAULT.metric, description="The certainty metric (entropy_retriever.integration.METRICS).")
+    metric: str = Field(default=DEFAULT.metric_name, description="The certainty metric (entropy_retriever.integration.METRICS).")
     signals: tuple[str, ...] = Field(default=DEFAULT.signals, description=f"Signals to fuse, from {tuple(SIGNALS)}.")
     fusion: str = Field(default=DEFAULT.fusion, description=f"How the signals are fused, from {tuple(FUSIONS)}.")
     hops: int = Field(default=DEFAULT.hops, description="Times the best segments are rescored given the first pick (0: off).")

@@ -12,10 +12,9 @@ from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.schema import NodeRelationship, NodeWithScore, RelatedNodeInfo, TextNode
 
-from tests.fixtures import DOCS, NEEDLE_DOC, QUESTION, bag_of_words, ticks_during
 from llama_index.llms.entropy_retriever import LongContextLLM
 from llama_index.postprocessor.entropy_retriever import CertaintyRerank
-
+from tests.fixtures import DOCS, NEEDLE_DOC, QUESTION, bag_of_words, ticks_during
 
 
 class BagOfWordsEmbedding(BaseEmbedding):

@@ -11,11 +11,11 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.custom import CustomLLM
 
 from entropy_retriever import SelfExtend
-from tests.fixtures import ticks_during
 from entropy_retriever.demo import EXPECTED, QUESTION, make_demo_document
 from llama_index.llms.entropy_retriever import LongContextLLM
 from llama_index.retrievers.entropy_retriever import LongDocumentRetriever
 from llama_index.tools.entropy_retriever import long_file_tool
+from tests.fixtures import ticks_during
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,10 @@ from langchain_core.vectorstores import InMemoryVectorStore
 
 from entropy_retriever import LongContextReader
 from entropy_retriever.demo import EXPECTED, QUESTION, make_demo_document
+from langchain_entropy_retriever import CertaintyCompressor, ChatEntropyRetriever, LongDocumentRetriever, LongFileTool
 from tests.fixtures import DOCS, bag_of_words, ticks_during
 from tests.fixtures import QUESTION as ASK
-from langchain_entropy_retriever import CertaintyCompressor, ChatEntropyRetriever, LongDocumentRetriever, LongFileTool
+
 
 class BagOfWords(Embeddings):
     """A real (if weak) lexical retriever's embedding: hashed word counts. Offline and deterministic."""

@@ -32,7 +32,7 @@ class CertaintyRerank(BaseNodePostprocessor):
 
     top_n: Optional[int] = Field(default=None, description="Number of nodes to keep (3 when neither top_n nor token_budget is set).")
     token_budget: Optional[int] = Field(default=None, description="Keep the most certain nodes that fit this many tokens.")
-    metric: str = Field(default=DEFAULT.metric, description="The certainty metric (entropy_retriever.scoring.METRICS).")
+    metric: str = Field(default=DEFAULT.metric_name, description="The certainty metric (entropy_retriever.scoring.METRICS).")
     signals: tuple[str, ...] = Field(default=DEFAULT.signals, description=f"Signals to fuse, from {tuple(SIGNALS)}.")
     fusion: str = Field(default=DEFAULT.fusion, description=f"How the signals are fused, from {tuple(FUSIONS)}.")
     hops: int = Field(default=DEFAULT.hops, description="Times the best nodes are rescored given the first pick (0: off).")
@@ -44,7 +44,7 @@ class CertaintyRerank(BaseNodePostprocessor):
         top_n: Optional[int] = None,
         *,
         token_budget: Optional[int] = None,
-        metric: str = DEFAULT.metric,
+        metric: str = DEFAULT.metric_name,
         signals: tuple[str, ...] = DEFAULT.signals,
         fusion: str = DEFAULT.fusion,
         hops: int = DEFAULT.hops,
@@ -85,7 +85,7 @@ class CertaintyRerank(BaseNodePostprocessor):
             Passage(
                 text=n.node.get_content(metadata_mode=MetadataMode.NONE),
                 source=n.node.ref_doc_id or n.node.node_id,
-                position=n.node.start_char_idx if n.node.start_char_idx is not None else float(i),
+                position=_start(n.node, i),
             )
             for i, n in enumerate(nodes)
         ]
@@ -110,3 +110,9 @@ class CertaintyRerank(BaseNodePostprocessor):
         # Scoring is thread-safe (the reranker holds the model's lock), so a worker thread is safe
         # and keeps the event loop free while the model runs.
         return await asyncio.to_thread(self._postprocess_nodes, nodes, query_bundle)
+
+
+def _start(node, i: int) -> float:
+    """Where a node starts in its document (text nodes know), else its place in the list."""
+    start = getattr(node, "start_char_idx", None)  # TextNode has it; BaseNode does not
+    return start if start is not None else float(i)
