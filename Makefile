@@ -60,6 +60,9 @@ bench: $(STAMP)
 	$(BENCH) rerank --n 3 lowoverlap=6
 	$(BENCH) passkey --lengths 4000 12000 --depths 0.1 0.5 0.9
 	$(BENCH) niah --lengths 3000 12000 --depths 0.1 0.5 0.9
+	$(BENCH) evidence --int8
+	$(BENCH) needles --trials 2
+	$(BENCH) cascade --lengths 20000 60000 --depths 0.5 --full-up-to 20000
 	$(BENCH) scoring-speed --repeats 2
 	$(BENCH) attention-speed
 	$(BENCH) scale

@@ -2,7 +2,6 @@
 
 Suites:
   rank            rank of the needle's segment per metric and template (chooses the default metric)
-  reader-passkey  passkey retrieval through LongContextReader.answer at several lengths
   scoring-speed   CertaintyScorer vs plain batched forward passes, linear scaling, float32 vs int8 with a roofline
   attention-passkey  passkey read whole by the model: bare, SelfExtend, LM-Infinite
   attention-speed SelfExtend / LM-Infinite vs plain SDPA: prefill, decode, peak memory
@@ -29,7 +28,6 @@ import importlib
 
 SUITES = {
     "rank": "rank",
-    "reader-passkey": "reader_passkey",
     "scoring-speed": "scoring_speed",
     "attention-passkey": "attention_passkey",
     "attention-speed": "attention_speed",

@@ -1,4 +1,4 @@
-"""Rewrite the README's results section from ``bench-results/*.json`` (what ``make bench`` ran).
+"""Rewrite the results page's generated section from ``bench-results/*.json`` (what ``make bench`` ran).
 
 The section lies between ``<!-- bench:begin -->`` and ``<!-- bench:end -->``; everything
 outside the markers is left as it is. Inside, each suite's part sits between
@@ -30,13 +30,26 @@ SUITES = {
         "seed, over questions, stories and needle pairs; the methods and weights were chosen on the "
         "development halves, and this is the test half. Baselines use no model: BM25, all-MiniLM-L6-v2 "
         "(each sentence, or 256-piece windows as sentence-transformers reads), and their reciprocal rank "
-        "fusion; `certainty` is the model alone; `rrf(certainty, bm25, dense)` the previous default.",
+        "fusion; `certainty` is the model alone; `rrf(certainty, bm25, dense)` the three signals by reciprocal rank.",
     ),
     "needles": (
         "Lexical needles at 20k tokens",
         "One sentence hidden in ~20k tokens of pydoc topics and essays, asked for in its own words; "
         "`LongContextReader().select` with every default, as `select` and `ask` run. Kept: the needle "
         "sentence is whole in the key context.",
+    ),
+    "evidence-int8": (
+        "int8 scoring: recall and agreement with float32",
+        "The evidence suite's documents scored again by the int8 scorer (`dtype=\"int8\"`: a dynamic int8 "
+        "copy of the model's Linear layers), ranked by the shipped pipeline: its recall beside float32's, "
+        "and how often its top 3 and its kept segments are float32's.",
+    ),
+    "cascade": (
+        "The cascade (`prefilter=`)",
+        "BM25 and the embedder rank every segment and the model reads the shortlist, against the full "
+        "reader on the same documents (lexical needles in pydoc topics and essays, every other option at "
+        "its default); above the longest length the full reader ran at, its time is projected from its "
+        "tokens/s there.",
     ),
     "evidence-grid": (
         "Evidence recall: the metric grid (256-token segments)",
@@ -70,7 +83,9 @@ SUITES = {
     "scoring-speed": (
         "Scoring speed",
         "`CertaintyScorer` against plain batched forward passes over the same sub-contexts, interleaved "
-        "in one run.",
+        "in one run; then each scoring dtype (float32, int8) side by side, with a roofline: GFLOP/s from "
+        "the FLOPs per token counted by torch's FLOP counter, against the peak of a large matrix product "
+        "of the same dtype measured in the same run.",
     ),
     "attention-speed": (
         "Attention speed and memory",
@@ -80,8 +95,8 @@ SUITES = {
     "scale": (
         "Scale: memory, resume, sharding, CPU dtype",
         "`select` run as a command in a fresh process for each measurement. Memory: peak RSS at growing "
-        "input sizes (a file of generated sentences), beside what only holding every segment, as the "
-        "reader did before it streamed, adds to a process's RSS. Resume: a run killed (SIGTERM) once about half its segments are "
+        "input sizes (a file of generated sentences), beside what holding every segment in memory "
+        "would add to a process's RSS. Resume: a run killed (SIGTERM) once about half its segments are "
         "journaled (the first window past 45%), then the same command again. Sharding: 2 gloo ranks under torchrun "
         "against 1 process on 1 core and on both of this machine's 2 cores. Throughput: the scorer in float32 and bfloat16, interleaved.",
     ),

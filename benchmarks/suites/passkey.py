@@ -7,13 +7,15 @@ import time
 
 from benchmarks.common import add_method_options, grid_table, method_settings, progress, save
 from entropy_retriever import load_model
-from entropy_retriever.passkey import make_passkey, passkey_correct
+from entropy_retriever.passkey import make_passkey, passkey_correct, spread_depths
 
 HELP = "landmark passkey, lengths x depths: bare, SelfExtend, LM-Infinite, XL3M reader"
 
 
 def add_arguments(p) -> None:
     add_method_options(p, lengths=[4000, 12000], depths=[0.1, 0.5, 0.9])
+    p.add_argument("--trials", type=int, default=None,
+                   help="instead of --depths: this many depths spread evenly over (0, 1) at each length")
 
 
 def run(args) -> None:
@@ -21,6 +23,8 @@ def run(args) -> None:
     from benchmarks.methods import open_method
     from entropy_retriever.passkey import QUESTION
 
+    if args.trials:
+        args.depths = [round(d, 3) for d in spread_depths(args.trials)]
     model, tokenizer = load_model(args.model)
     settings = method_settings(args)
     rows = []

@@ -165,7 +165,7 @@ def part_memory(args, work: Path, tiny: Path, rows: list) -> list[str]:
         "threshold every such buffer is mapped and handed back when freed, and the same input's peak is the same in "
         "every run (443 MB three times for a 250k-token input, where the default gave 474-485 MB). "
         "The RSS between windows is read right after each window's buffers are handed back. The column before last "
-        "is what holding every Segment (as the reader did before it streamed) adds to a process's RSS: more than the "
+        "is what holding every Segment in memory would add to a process's RSS: more than the "
         "text itself.")
     return lines
 
