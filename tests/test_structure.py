@@ -81,3 +81,24 @@ def test_function_local_imports_are_only_where_they_must_be_and_say_why():
                     if isinstance(node, (ast.Import, ast.ImportFrom)) and "#" not in lines[node.lineno - 1]:
                         silent.append(f"{path.name}:{node.lineno}: {lines[node.lineno - 1].strip()}")
     assert not silent, silent
+
+
+def _body_lines(function: ast.FunctionDef) -> int:
+    """Lines of a function from its signature to its end, less its docstring."""
+    total = function.end_lineno - function.lineno + 1
+    first = function.body[0]
+    if isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant) and isinstance(first.value.value, str):
+        total -= first.end_lineno - first.lineno + 1
+    return total
+
+
+def test_functions_stay_short_and_the_reader_reads_as_its_stages():
+    long = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _body_lines(node) > 60:
+                long.append(f"{path.name}:{node.name} ({_body_lines(node)} lines)")
+    assert not long, long
+    reader = ast.parse((PACKAGE / "reader.py").read_text(encoding="utf-8"))
+    select = next(n for n in ast.walk(reader) if isinstance(n, ast.FunctionDef) and n.name == "select")
+    assert _body_lines(select) <= 40
