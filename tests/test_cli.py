@@ -69,7 +69,7 @@ def test_ctrl_c_at_any_moment_ends_with_one_line_and_status_130(delay, tiny_fold
     import time
 
     doc = tmp_path / "doc.txt"
-    doc.write_text("A line of text to score. " * 2000, encoding="utf-8")
+    doc.write_text("A line of text to score. " * 20000, encoding="utf-8")
     process = subprocess.Popen([sys.executable, "-m", "entropy_retriever", "select", str(doc), "What is it?",
                                 "--model", str(tiny_folder), "--device", "cpu", "--no-progress"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
