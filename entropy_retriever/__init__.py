@@ -23,6 +23,15 @@ if _TYPE_CHECKING:  # what type checkers, IDEs and the API reference see; at run
     from .selection import KeyContext, Selection
     from .tool import LongFileQA
 
+from tqdm import TqdmWarning as _TqdmWarning
+
+# transformers and this package import tqdm.auto, which warns "IProgress not found" in a notebook
+# without ipywidgets (its text bars work): a library prints nothing its user did not ask for.
+# Imported once here, quietly, so that no later import (of any submodule) says it again.
+with _warnings.catch_warnings():
+    _warnings.simplefilter("ignore", _TqdmWarning)
+    import tqdm.auto as _tqdm_auto  # noqa: F401
+
 # Where each public name lives. They are imported on first use (PEP 562), so that
 # ``import entropy_retriever`` (and the command line's launcher) does not import torch:
 # a Ctrl-C while torch loads is then the command line's to answer (exit 130, one line).
@@ -53,11 +62,7 @@ def __getattr__(name: str):
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'entropy_retriever' has no attribute {name!r}")
-    # transformers imports tqdm.auto, which warns "IProgress not found" in a notebook without
-    # ipywidgets (its text bars work): a library prints nothing its user did not ask for.
-    with _warnings.catch_warnings():
-        _warnings.filterwarnings("ignore", message=".*IProgress not found.*")
-        value = getattr(_importlib.import_module(f".{home}", __name__), name)
+    value = getattr(_importlib.import_module(f".{home}", __name__), name)
     globals()[name] = value  # found once; later lookups do not come here
     return value
 

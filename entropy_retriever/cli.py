@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import errno
 import json
 import math
@@ -268,6 +269,17 @@ def _cmd_calibrate(args) -> int:
     return 0
 
 
+def _wait_for_the_other_ranks() -> None:
+    """Under torchrun, let every rank print its line before any exits: torchrun stops the others
+    as soon as one exits. Bounded (a rank that failed elsewhere never arrives), and gloo only:
+    NCCL and HCCL have no barrier with a timeout."""
+    if dist.is_available() and dist.is_initialized() and dist.get_backend() == "gloo":
+        try:
+            dist.monitored_barrier(timeout=datetime.timedelta(seconds=30))
+        except RuntimeError:  # a rank that never came: stop all the same
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in ("ask", "select", "demo") and args.no_progress:
@@ -276,7 +288,6 @@ def main(argv: list[str] | None = None) -> int:
 
     def terminate(signum, frame):  # SIGTERM unwinds like Ctrl-C: a checkpoint journal is closed cleanly
         raise KeyboardInterrupt
-
 
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, terminate) if in_main else None
@@ -288,7 +299,14 @@ def main(argv: list[str] | None = None) -> int:
         commands = {"ask": _cmd_ask, "select": _cmd_select, "demo": _cmd_demo, "calibrate": _cmd_calibrate}
         return commands[args.command](args)
     except EntropyRetrieverError as exc:
-        print(f"entropy-retriever: error: {exc}", file=sys.stderr)
+        if in_main and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            # Under torchrun every rank is stopping with its own line (they agreed on the failure);
+            # torchrun sends SIGTERM to the ranks still running once the first exits, which must
+            # not turn a rank's exit status 2 into "interrupted".
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sys.stderr.write(f"entropy-retriever: error: {exc}\n")  # one write: ranks' lines never interleave
+        sys.stderr.flush()
+        _wait_for_the_other_ranks()
         return 2
     except BrokenPipeError:  # the reader of our output went away (| head): nothing more to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -303,11 +321,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"entropy-retriever: interrupted{resume}", file=sys.stderr)
         return 130
     finally:
-        if in_main:
-            signal.signal(signal.SIGTERM, previous)
-
+        stopping_rank = in_main and signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
+        if in_main and not stopping_rank:  # a stopping rank keeps ignoring torchrun's SIGTERM to its exit
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

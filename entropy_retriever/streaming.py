@@ -25,6 +25,7 @@ from __future__ import annotations
 import atexit
 import bisect
 import ctypes
+import datetime
 import errno
 import hashlib
 import json
@@ -352,7 +353,20 @@ def join_process_group() -> "Shard":
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, local_world)))
     if not dist.is_initialized():
         dist.init_process_group(backend=backend)
+        atexit.register(_leave_process_group)  # a script that never leaves the group still exits cleanly
     return Shard.current(True)
+
+
+def _leave_process_group() -> None:
+    """At exit: leave the group this module joined (each rank waits for the others, bounded, so
+    that none exits while another still talks to it); nothing if it was left already."""
+    if dist.is_available() and dist.is_initialized():
+        if dist.get_backend() == "gloo":
+            try:
+                dist.monitored_barrier(timeout=datetime.timedelta(seconds=30))
+            except RuntimeError:  # a rank that never came: leave all the same
+                pass
+        dist.destroy_process_group()
 
 
 # ------------------------------------------------------------------------------- journal
