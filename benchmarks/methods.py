@@ -1,7 +1,7 @@
 """The four ways a benchmark reads a long prompt: bare (truncated), SelfExtend, LM-Infinite, XL3M.
 
-``open_method`` switches a policy on the shared model for the duration of a ``with`` block
-and gives back a reader with two entry points: ``raw(prompt)`` reads a plain-text prompt
+``open_method`` gives back a reader whose ``LongContextLM`` switches its policy on for each call
+(nothing stays switched on the shared model), with two entry points: ``raw(prompt)`` reads a plain-text prompt
 whole (the passkey template has no chat turns) and ``ask(context, question, system)``
 asks a question about a context through the chat template. The XL3M reader answers both
 by selecting a key context first (and reads that with SelfExtend if it exceeds the window).
