@@ -14,7 +14,7 @@ Suites:
   rerank          reranking in RAG: 20 candidates from a vector store, each method keeps 3
   lminfinite-cache  LM-Infinite's cache bytes on the real model, short run vs long run
   scale           select at 1M-16M tokens (peak RSS), resume after a kill, 2 gloo ranks vs 1, float32 vs bfloat16
-  gpu             on a lent GPU, in one command: backends vs the oracle, policies vs SDPA on a 7B shape, scoring (--tiny: CPU)
+  gpu             on a CUDA GPU, in one command: backends vs the oracle, policies vs SDPA on a 7B shape, scoring (--tiny: CPU)
   report          rewrite the results page (docs/results.md) from bench-results/ (make bench ends with it)
 
 Every suite writes ``bench-results/<suite>.json`` (machine, versions, settings, raw trials)

@@ -1,4 +1,4 @@
-"""One command for a lent GPU: correctness of every backend there, speed and memory of the
+"""One command for a CUDA GPU: correctness of every backend there, speed and memory of the
 policies against SDPA (and flash-attn when installed) on a Llama-2-7B-shaped random model in
 bf16, and the scorer's throughput; ``--tiny`` runs the same code on CPU with a tiny model.
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime
 import errno
 import json
 import math
@@ -29,7 +28,7 @@ from .reader import LongContextReader
 from .scoring import METRICS, TEMPLATES
 from .segments import Document, check_readable_file
 from .signals import SIGNALS
-from .streaming import join_process_group, spool_stdin
+from .streaming import join_process_group, spool_stdin, wait_for_the_other_ranks
 
 DESCRIPTION = """\
 Answer questions about text far longer than a language model's window (XL3M).
@@ -269,17 +268,6 @@ def _cmd_calibrate(args) -> int:
     return 0
 
 
-def _wait_for_the_other_ranks() -> None:
-    """Under torchrun, let every rank print its line before any exits: torchrun stops the others
-    as soon as one exits. Bounded (a rank that failed elsewhere never arrives), and gloo only:
-    NCCL and HCCL have no barrier with a timeout."""
-    if dist.is_available() and dist.is_initialized() and dist.get_backend() == "gloo":
-        try:
-            dist.monitored_barrier(timeout=datetime.timedelta(seconds=30))
-        except RuntimeError:  # a rank that never came: stop all the same
-            pass
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in ("ask", "select", "demo") and args.no_progress:
@@ -306,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
         sys.stderr.write(f"entropy-retriever: error: {exc}\n")  # one write: ranks' lines never interleave
         sys.stderr.flush()
-        _wait_for_the_other_ranks()
+        wait_for_the_other_ranks()  # let every rank print its line: torchrun stops the rest when one exits
         return 2
     except BrokenPipeError:  # the reader of our output went away (| head): nothing more to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

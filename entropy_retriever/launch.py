@@ -16,20 +16,29 @@ __all__ = ["main"]
 INTERRUPTED = 130
 
 
-def _terminate(signum, frame):  # SIGTERM during the imports unwinds like Ctrl-C
+_signalled: list[int] = []
+
+
+def _interrupt(signum, frame):  # Ctrl-C or SIGTERM during the imports: noted, then unwound
+    _signalled.append(signum)
     raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         # Imported here, not at the top: this import is what the Ctrl-C may interrupt.
         from .cli import main as run  # local: this import is what a Ctrl-C may interrupt
-    except KeyboardInterrupt:
+    except BaseException:
+        # An interrupted import may surface as another error (numpy's half-imported module
+        # raised RecursionError): after a signal, any failure here is the interruption.
+        if not _signalled:
+            raise
         print("entropy-retriever: interrupted", file=sys.stderr)
         return INTERRUPTED
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     try:
         return run(argv)
     except KeyboardInterrupt:  # between the imports and the command's own handler (argument parsing)

@@ -220,7 +220,7 @@ class LongContextReader:
         shard.gather(records, per_segment)
         values = {}
         for name in self.signals:
-            values[name] = np.frombuffer(corpus[name] if name in corpus else records.scores[name], dtype=np.float64)
+            values[name] = _scores_of(name, records, corpus)
             if np.isnan(values[name] if candidates is None or is_cheap(name) else values[name][candidates]).any():
                 raise RuntimeError(f"some segments have no {name} score after scoring: this is a bug, please report it")
         return values
@@ -302,8 +302,7 @@ class LongContextReader:
         by the model (its indices); None without a cascade."""
         if self.prefilter is None:
             return None
-        cheap = {name: np.frombuffer(corpus[name] if name in corpus else records.scores[name], dtype=np.float64)
-                 for name in self.signals if is_cheap(name)}
+        cheap = {name: _scores_of(name, records, corpus) for name in self.signals if is_cheap(name)}
         candidates = shortlist(cheap, self.prefilter, self.config.fusion)
         for first in range(0, len(candidates), self.window_segments):
             window = self._kept_segments(context, records, candidates[first:first + self.window_segments])
@@ -472,6 +471,12 @@ def _check_options(**options) -> SelectionConfig:
         raise InputError(f"prefilter ranks every segment with the cheap signals first, and signals={config.signals} has "
                          "none: add 'bm25' or 'dense' to the signals, or drop prefilter")
     return config
+
+
+def _scores_of(name: str, records, corpus: dict) -> np.ndarray:
+    """One signal's scores over every segment, as float64: a corpus signal's from its finish, a
+    per-segment signal's from the records (NaN where it has not scored)."""
+    return np.frombuffer(corpus[name] if name in corpus else records.scores[name], dtype=np.float64)
 
 
 def _check_reach(max_new_tokens: int, lm: LongContextLM) -> int:

@@ -357,15 +357,21 @@ def join_process_group() -> "Shard":
     return Shard.current(True)
 
 
+def wait_for_the_other_ranks(seconds: float = 30) -> None:
+    """Wait until every rank arrives here, at most ``seconds`` (a rank that failed elsewhere never
+    arrives): so that none exits while another still talks to it. gloo only: NCCL and HCCL have
+    no barrier with a timeout."""
+    if dist.is_available() and dist.is_initialized() and dist.get_backend() == "gloo":
+        try:
+            dist.monitored_barrier(timeout=datetime.timedelta(seconds=seconds))
+        except RuntimeError:  # a rank that never came: go on all the same
+            pass
+
+
 def _leave_process_group() -> None:
-    """At exit: leave the group this module joined (each rank waits for the others, bounded, so
-    that none exits while another still talks to it); nothing if it was left already."""
+    """At exit: leave the group this module joined, after the other ranks; nothing if it was left already."""
     if dist.is_available() and dist.is_initialized():
-        if dist.get_backend() == "gloo":
-            try:
-                dist.monitored_barrier(timeout=datetime.timedelta(seconds=30))
-            except RuntimeError:  # a rank that never came: leave all the same
-                pass
+        wait_for_the_other_ranks()
         dist.destroy_process_group()
 
 

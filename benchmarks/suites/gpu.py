@@ -1,4 +1,4 @@
-"""Everything a lent GPU should measure, in one command under 10 minutes (``--tiny``: the same on CPU)."""
+"""Everything to measure on a CUDA GPU, in one command under 10 minutes (``--tiny``: the same on CPU)."""
 
 from __future__ import annotations
 
