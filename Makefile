@@ -63,6 +63,7 @@ bench: $(STAMP)
 	$(BENCH) evidence --int8
 	$(BENCH) needles --trials 2
 	$(BENCH) cascade --lengths 20000 60000 --depths 0.5 --full-up-to 20000
+	$(BENCH) cascade --parts evidence reach --reach-n 6
 	$(BENCH) scoring-speed --repeats 2
 	$(BENCH) attention-speed
 	$(BENCH) scale

@@ -51,6 +51,14 @@ SUITES = {
         "its default); above the longest length the full reader ran at, its time is projected from its "
         "tokens/s there.",
     ),
+    "cascade-recall": (
+        "The cascade's recall",
+        "What the cascade can lose, with no timing: on the evidence test halves (~4k tokens, scored from the "
+        "evidence suite's cached statistics by `pipeline.shortlist` and `pipeline.rank`, as the reader does), "
+        "its recall beside the default's; and on the same halves built as longer documents, the share of the "
+        "evidence inside the segments its model reads (an upper bound on what it keeps), beside a random "
+        "shortlist of the same size.",
+    ),
     "evidence-grid": (
         "Evidence recall: the metric grid (256-token segments)",
         "A diagnostic, not the shipped configuration: every certainty metric and rank fusion at a "

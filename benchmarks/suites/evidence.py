@@ -14,6 +14,7 @@ seed, over source items (questions, stories, needle pairs): methods and weights 
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 import time
 
@@ -62,6 +63,7 @@ def run(args) -> None:
     window = DenseEmbedder(unit="window")  # sentence-transformers' reading: 256 pieces (here over every window)
     gap = shipped.gap_tokens(tokenizer)
     rows, started = [], time.perf_counter()
+    first_segments: list = []  # the speed check's segments: the first documents' own
     methods = {
         "default": lambda item: shipped.default_ranking(item, DEFAULT),
         "default, no hops": lambda item: shipped.default_ranking(item, DEFAULT.but(hops=0)),
@@ -73,6 +75,8 @@ def run(args) -> None:
         examples = multihop.load(root, tokenizer, dataset, args.split, n, args.window_tokens, args.seed)
         for example in progress(examples, desc=dataset, unit="doc"):
             segments, stats = cache.stats(example)
+            if len(first_segments) < 24:
+                first_segments += segments[: 24 - len(first_segments)]
             item = shipped.Scored(example, segments, stats, embedder)
             item_window = window.scores(item.texts, example.question)
             for name, fn in methods.items():
@@ -98,7 +102,34 @@ def run(args) -> None:
         save("evidence", settings, rows, table, extra={"summary": summary, "readme_table": table})
         return
     agreement = {"documents": len(same_top3), "same_top3": float(np.mean(same_top3)), "same_kept": float(np.mean(same_kept))}
+    speed = side_by_side_speed(model, tokenizer, first_segments)
+    agreement |= speed
     table += (f"\n\nint8 scorer against float32, at the shipped configuration, on {agreement['documents']} documents: "
-              f"the same top 3 segments on {agreement['same_top3']:.1%}, the same kept segments on {agreement['same_kept']:.1%}.")
+              f"the same top 3 segments on {agreement['same_top3']:.1%}, the same kept segments on {agreement['same_kept']:.1%}. "
+              f"Scoring speed on the same segments of the first documents ({speed['tokens']:,} tokens, each dtype "
+              f"{speed['repeats']} times, interleaved, the median): float32 {speed['float32']:,.0f} tokens/s, int8 "
+              f"{speed['int8']:,.0f} tokens/s (**{speed['int8'] / speed['float32']:.2f}x**).")
     save("evidence-int8", settings, rows, table, extra={"summary": summary, "agreement": agreement})
 
+
+
+def side_by_side_speed(model, tokenizer, segments, repeats: int = 3) -> dict:
+    """float32 and int8 scoring throughput (tokens/s) on the same segments, the two dtypes
+    interleaved ``repeats`` times (the median of each), so that both see the same machine load."""
+    from entropy_retriever.config import DEFAULT
+    from entropy_retriever.quantize import quantize_int8
+    from entropy_retriever.scoring import CertaintyScorer
+
+    question = "What does the text say about the main topic?"
+    scorers = {dtype: CertaintyScorer(m, tokenizer, metric=DEFAULT.metric, template=DEFAULT.template, progress=False)
+               for dtype, m in (("float32", model), ("int8", quantize_int8(model)))}
+    tokens = sum(s.n_tokens for s in segments)
+    for scorer in scorers.values():  # warm-up
+        scorer.token_stats(segments[:2], question)
+    seconds: dict[str, list[float]] = {dtype: [] for dtype in scorers}
+    for _ in range(repeats):
+        for dtype, scorer in scorers.items():
+            started = time.perf_counter()
+            scorer.token_stats(segments, question)
+            seconds[dtype].append(time.perf_counter() - started)
+    return {"tokens": tokens, "repeats": repeats} | {dtype: tokens / statistics.median(v) for dtype, v in seconds.items()}

@@ -188,6 +188,9 @@ def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, tmp_path, monkeypatch):
                 *model, "--data", str(root)])
     bench_main(["evidence", "--n", "1", "--datasets", "lowoverlap", "twowiki", "lowoverlap_control", "--split", "dev",
                 "--window-tokens", "1500", *model, "--data", str(root)])
+    bench_main(["evidence", "--n", "1", "--datasets", "lowoverlap", "--split", "dev", "--int8",
+                "--window-tokens", "1500", *model, "--data", str(root)])
+    bench_main(["cascade", "--parts", "reach", "--reach-n", "1", "--reach-tokens", "3000", *model, "--data", str(root)])
     bench_main(["rerank", "--n", "1", "--datasets", "lowoverlap", "--candidates", "6", "--keep", "2",
                 *model, "--data", str(root)])
     bench_main(["lminfinite-cache", "--short", "300", "--long", "1500", "--generate", "5", "--n-local", "256",
@@ -203,7 +206,8 @@ def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, tmp_path, monkeypatch):
     assert len(hay["rows"]) == 4 * 2 and all(0 <= r["score"] <= 1 for r in hay["rows"])
     assert sorted(os.listdir("bench-results")) == sorted(
         ["passkey.json", "passkey.md", "niah.json", "niah.md", "evidence-grid.json", "evidence-grid.md", "rerank.json",
-         "rerank.md", "evidence.json", "evidence.md", "evidence-cache",
+         "rerank.md", "evidence.json", "evidence.md", "evidence-cache", "evidence-int8.json", "evidence-int8.md",
+         "cascade-recall.json", "cascade-recall.md",
          "lminfinite-cache.json", "lminfinite-cache.md"]
         + [f"niah-single-{m}.png" for m in ("bare", "selfextend", "lminfinite", "xl3m")])
     shipped = json.loads(Path("bench-results/evidence.json").read_text())
@@ -211,7 +215,12 @@ def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, tmp_path, monkeypatch):
     assert {r["method"] for r in shipped["rows"]} >= {"default", "bm25", "minilm", "bm25+minilm rrf", "certainty"}
     assert all(0.0 <= r["recall"] <= 1.0 for r in shipped["rows"])
     assert "Margins of the default" in shipped["table"] and "hard_margin" in shipped["summary"]
-    assert len(os.listdir("bench-results/evidence-cache")) == 3  # one model pass per example, kept
+    assert len(os.listdir("bench-results/evidence-cache")) == 3 + 1  # one pass per example and scorer, kept
+    int8 = json.loads(Path("bench-results/evidence-int8.json").read_text())
+    assert int8["agreement"]["documents"] == 1 and int8["agreement"]["float32"] > 0 and int8["agreement"]["int8"] > 0
+    assert "default, int8 scorer" in {r["method"] for r in int8["rows"]} and "tokens/s" in int8["table"]
+    reach = json.loads(Path("bench-results/cascade-recall.json").read_text())["reach"]
+    assert len(reach) == 5 and all(0.0 <= r["reach"] <= 1.0 and 0 < r["model_read"] <= r["segments"] for r in reach)
     recall = json.loads(Path("bench-results/evidence-grid.json").read_text())
     methods = {r["method"] for r in recall["rows"]}
     fused = {f"{m}+{rest}" for m in ev.FUSED_METRICS for rest in ("bm25+minilm", "minilm", "bm25")}
