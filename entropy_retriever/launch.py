@@ -8,6 +8,7 @@ the package's ``__init__`` imports its public names lazily, for the same reason.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -34,8 +35,15 @@ def main(argv: list[str] | None = None) -> int:
         # raised RecursionError): after a signal, any failure here is the interruption.
         if not _signalled:
             raise
-        print("entropy-retriever: interrupted", file=sys.stderr)
-        return INTERRUPTED
+        # Ignore any further signal, say it once and leave at once: a half-finished import
+        # (torch's, numpy's) can leave threads or handlers that act on the signal again while
+        # the interpreter shuts down (the process then died by SIGINT after the line). Nothing
+        # of ours has run yet, so there is nothing to close.
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
+        sys.stderr.write("entropy-retriever: interrupted\n")
+        sys.stderr.flush()
+        os._exit(INTERRUPTED)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
