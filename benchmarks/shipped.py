@@ -52,10 +52,14 @@ class Scored:
     def recall(self, ranking, budget: int, gap: int) -> float:
         """The share of the evidence characters inside what the product keeps from ``ranking``."""
         kept = Selection(token_budget=budget).choose_order(self.sizes, ranking, gap)
-        total = sum(b - a for a, b in self.example.evidence)
-        covered = sum(max(0, min(b, self.segments[i].end) - max(a, self.segments[i].start))
-                      for a, b in self.example.evidence for i in kept)
-        return covered / total
+        return evidence_inside(self.example, self.segments, kept)
+
+
+def evidence_inside(example, segments, indices) -> float:
+    """The share of ``example``'s evidence characters inside the segments at ``indices``."""
+    total = sum(b - a for a, b in example.evidence)
+    covered = sum(max(0, min(b, segments[i].end) - max(a, segments[i].start)) for a, b in example.evidence for i in indices)
+    return covered / total
 
 
 def baseline_rankings(item: Scored, config: SelectionConfig) -> dict[str, np.ndarray]:

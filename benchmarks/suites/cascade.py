@@ -128,6 +128,7 @@ def evidence_rows(args, model, tokenizer) -> list[dict]:
 def reach_rows(args, tokenizer) -> list[dict]:
     from benchmarks import evidence as ev
     from benchmarks import multihop
+    from benchmarks.shipped import evidence_inside
     from benchmarks.suites.evidence import DATASETS
     from entropy_retriever.config import DEFAULT
     from entropy_retriever.pipeline import shortlist
@@ -144,12 +145,9 @@ def reach_rows(args, tokenizer) -> list[dict]:
             cheap = {"bm25": np.asarray(bm25_scores(texts, example.question)),
                      "dense": np.asarray(embedder.scores(texts, example.question))}
             chosen = shortlist(cheap, args.prefilter, DEFAULT.fusion)
-            total = sum(b - a for a, b in example.evidence)
-            inside = sum(max(0, min(b, segments[i].end) - max(a, segments[i].start))
-                         for a, b in example.evidence for i in chosen) / total
             # a random shortlist of the same size holds, on average, the evidence's share of the segments it takes
             rows.append({"dataset": dataset, "id": example.id, "segments": len(segments), "model_read": len(chosen),
-                         "reach": inside, "random": len(chosen) / len(segments)})
+                         "reach": evidence_inside(example, segments, chosen), "random": len(chosen) / len(segments)})
         print(f"reach, {dataset}: {len(examples)} documents", file=sys.stderr, flush=True)
     return rows
 

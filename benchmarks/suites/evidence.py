@@ -112,7 +112,6 @@ def run(args) -> None:
     save("evidence-int8", settings, rows, table, extra={"summary": summary, "agreement": agreement})
 
 
-
 def side_by_side_speed(model, tokenizer, segments, repeats: int = 3) -> dict:
     """float32 and int8 scoring throughput (tokens/s) on the same segments, the two dtypes
     interleaved ``repeats`` times (the median of each), so that both see the same machine load."""
