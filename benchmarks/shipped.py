@@ -15,7 +15,7 @@ import statistics
 
 import numpy as np
 
-from entropy_retriever.config import DEFAULT, SelectionConfig
+from entropy_retriever.config import SelectionConfig
 from entropy_retriever.fusion import RRF
 from entropy_retriever.pipeline import rank
 from entropy_retriever.scoring import METRICS

@@ -24,21 +24,27 @@ from entropy_retriever.segments import Segmenter
 CACHE = Path("bench-results") / "evidence-cache"
 
 
-def _key(example, config, model_id: str) -> str:
+def _key(example, config, model_id: str, cut_by: str = "") -> str:
     h = hashlib.sha256()
-    for part in (model_id, config.segment_tokens, config.overlap_tokens, config.template, example.question, example.context):
+    parts = (model_id, config.segment_tokens, config.overlap_tokens, config.template, example.question, example.context)
+    for part in parts + ((cut_by,) if cut_by else ()):
         h.update(repr(part).encode("utf-8", "surrogatepass"))
         h.update(b"\0")
     return h.hexdigest()[:32]
 
 
 class StatsCache:
-    """``stats(example)``: the segments and their statistics, from the cache or computed now."""
+    """``stats(example)``: the segments and their statistics, from the cache or computed now.
 
-    def __init__(self, model, tokenizer, config, folder: Path = CACHE) -> None:
+    ``segmenter`` cuts the segments with another model's tokenizer (by default the scorer's own),
+    so that a second scorer reads exactly the segments the first one ranks.
+    """
+
+    def __init__(self, model, tokenizer, config, folder: Path = CACHE, segmenter: Segmenter | None = None) -> None:
         from entropy_retriever.streaming import model_identity
 
-        self.segmenter = Segmenter(tokenizer, config.segment_tokens, config.overlap_tokens)
+        self.segmenter = segmenter or Segmenter(tokenizer, config.segment_tokens, config.overlap_tokens)
+        self.cut_by = "" if segmenter is None else str(getattr(segmenter.tokenizer, "name_or_path", "")) or "other"
         self.scorer = CertaintyScorer(model, tokenizer, metric=config.metric, template=config.template, progress=False)
         self.config = config
         self.model_id = model_identity(model)
@@ -49,7 +55,7 @@ class StatsCache:
     def stats(self, example, *, compute: bool = True):
         """The example's segments and their statistics (None when not cached and ``compute`` is off)."""
         segments = list(self.segmenter.split(example.context))
-        path = self.folder / f"{_key(example, self.config, self.model_id)}.pt"
+        path = self.folder / f"{_key(example, self.config, self.model_id, self.cut_by)}.pt"
         if path.exists():
             saved = torch.load(path, weights_only=True)
             return segments, TokenStats(**saved)

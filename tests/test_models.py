@@ -47,6 +47,40 @@ def test_missing_embedded_package_names_the_pip_command(monkeypatch, tmp_path):
         load_model()
 
 
+def test_missing_packaged_model_names_the_pip_command(monkeypatch, tmp_path):
+    monkeypatch.setenv("ENTROPY_RETRIEVER_CACHE", str(tmp_path))  # nothing converted here
+    monkeypatch.chdir(tmp_path)
+    module, install = models.PACKAGED["gemma-3-270m"]
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == module else real(name, *a))
+    with pytest.raises(ModelLoadError, match=f"not installed. Install it with:\n    {install}"):
+        load_model("gemma-3-270m")
+
+
+def test_a_folder_named_like_a_packaged_model_is_loaded_as_the_folder(monkeypatch, tmp_path, tokenizer):
+    monkeypatch.chdir(tmp_path)
+    tiny_llama(vocab_size=len(tokenizer)).save_pretrained(tmp_path / "gemma-3-270m")
+    tokenizer.save_pretrained(tmp_path / "gemma-3-270m")
+    model, _ = load_model("gemma-3-270m", device="cpu", shared=False)
+    assert model.config.model_type == "llama" and model.config.num_hidden_layers == 2
+
+
+@pytest.mark.slow
+def test_packaged_gemma_is_assembled_converted_and_scores(monkeypatch, tmp_path):
+    """Where the package is installed: the short name assembles, converts and loads the real model."""
+    module, install = models.PACKAGED["gemma-3-270m"]
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"the packaged model is not installed ({install})")
+    monkeypatch.setenv("ENTROPY_RETRIEVER_CACHE", str(tmp_path))
+    model, tokenizer = load_model("gemma-3-270m", device="cpu", shared=False)
+    assert model.config.model_type.startswith("gemma3") and (tmp_path / "gemma-3-270m" / "model.safetensors").is_file()
+    assert not list(tmp_path.glob("*.gguf")) and not list(tmp_path.glob(".gemma-3-270m-gguf-*"))  # the GGUF file is gone
+    ids = tokenizer("The Eiffel Tower is in the city of", return_tensors="pt")  # a pretrained model, not a chat one
+    with torch.no_grad():
+        logits = model(**ids).logits[0, -1]
+    assert tokenizer.decode(logits.argmax()).strip() == "Paris"
+
+
 def test_device_and_dtype_choice(tmp_path, monkeypatch):
     monkeypatch.setenv("ENTROPY_RETRIEVER_CACHE", str(tmp_path))  # no CPU dtype recorded
     assert models.resolve_device("cpu").type == "cpu"

@@ -17,10 +17,11 @@ import json
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import count_option, progress, save
+from benchmarks.common import check_counts, count_option, progress, save
 
 HELP = "evidence recall at the shipped configuration, on held-out test halves: the default vs baselines"
 DATASETS = ("lowoverlap", "babi3", "twowiki", "musique", "lowoverlap_control")
@@ -40,9 +41,16 @@ def add_arguments(p) -> None:
     p.add_argument("--int8", action="store_true",
                    help="also score every example with the int8 scorer (dtype='int8'): its row, and how often its "
                         "top 3 segments and its kept segments are float32's (saved as evidence-int8)")
+    p.add_argument("--scorer", default=None, metavar="MODEL",
+                   help="also score the very same segments with another model (a folder or a .gguf file, e.g. "
+                        "Gemma-3-270M): its certainty alone and the default pipeline with it, and both scorers' speed "
+                        "on the same segments, side by side (saved as evidence-scorer)")
 
 
 def run(args) -> None:
+    if args.int8 and args.scorer:
+        raise SystemExit("--int8 and --scorer each write their own results: run them one at a time")
+    counts = check_counts(args.n, args.datasets)  # before any model loads
     from benchmarks import evidence as ev
     from benchmarks import multihop, shipped
     from benchmarks.signal_cache import StatsCache
@@ -54,10 +62,14 @@ def run(args) -> None:
 
     root = ev.data_dir(args.data)
     model, tokenizer = load_model(args.model, dtype="float32")
-    counts = {name: c for name, c in args.n}
     everywhere = counts.pop(None, None)
     cache = StatsCache(model, tokenizer, DEFAULT)
     cache8 = StatsCache(quantize_int8(model), tokenizer, DEFAULT) if args.int8 else None
+    other, other_name = None, ""
+    if args.scorer:  # a second model scores the segments the embedded model's tokenizer cut
+        other_model, other_tokenizer = load_model(args.scorer, dtype="float32")
+        other = StatsCache(other_model, other_tokenizer, DEFAULT, segmenter=cache.segmenter)
+        other_name = Path(args.scorer).stem if Path(args.scorer).exists() else args.scorer
     same_top3, same_kept = [], []
     embedder = DenseEmbedder.shared()
     window = DenseEmbedder(unit="window")  # sentence-transformers' reading: 256 pieces (here over every window)
@@ -90,19 +102,34 @@ def run(args) -> None:
                 same_top3.append(set(r32[:3].tolist()) == set(r8[:3].tolist()))
                 kept = [Selection(token_budget=DEFAULT.token_budget).choose_order(item.sizes, r, gap) for r in (r32, r8)]
                 same_kept.append(set(kept[0]) == set(kept[1]))
+            if other is not None:  # the same segments, BM25 and dense signal; another model's certainty
+                item_other = item.with_stats(other.stats(example)[1])
+                rows.append({"dataset": dataset, "id": example.id, "method": f"default, {other_name} scorer",
+                             "recall": item_other.recall(shipped.default_ranking(item_other, DEFAULT), DEFAULT.token_budget, gap)})
+                rows.append({"dataset": dataset, "id": example.id, "method": f"certainty, {other_name}",
+                             "recall": item_other.recall(shipped.baseline_rankings(item_other, DEFAULT)["certainty"],
+                                                         DEFAULT.token_budget, gap)})
             order = np.argsort(item_window, kind="stable")
             rows.append({"dataset": dataset, "id": example.id, "method": "minilm (256-piece windows)",
                          "recall": item.recall(order, DEFAULT.token_budget, gap)})
         print(json.dumps({"dataset": dataset, "examples": len(examples),
-                          "model_passes": cache.computed + (cache8.computed if cache8 else 0),
+                          "model_passes": cache.computed + (cache8.computed if cache8 else 0) + (other.computed if other else 0),
                           "seconds": round(time.perf_counter() - started)}), file=sys.stderr, flush=True)
     table, summary = shipped.summary_table(rows, args.datasets)
     settings = vars(args) | {"config": repr(DEFAULT), "data": str(root)}
+    if other is not None:
+        embedded_name = Path(cache.model_id["name"]).name or "the embedded model"
+        speed = side_by_side_speed({"embedded": cache.scorer, other_name: other.scorer}, first_segments)
+        table += (f"\n\nScoring speed on the same segments of the first documents ({speed['tokens']:,} tokens, each scorer "
+                  f"{speed['repeats']} times, interleaved, the median): {embedded_name} {speed['embedded']:,.0f} tokens/s, "
+                  f"{other_name} {speed[other_name]:,.0f} tokens/s ({speed[other_name] / speed['embedded']:.2f}x).")
+        save("evidence-scorer", settings, rows, table, extra={"summary": summary, "speed": speed, "scorer": other_name})
+        return
     if cache8 is None:
         save("evidence", settings, rows, table, extra={"summary": summary, "readme_table": table})
         return
     agreement = {"documents": len(same_top3), "same_top3": float(np.mean(same_top3)), "same_kept": float(np.mean(same_kept))}
-    speed = side_by_side_speed(model, tokenizer, first_segments)
+    speed = side_by_side_speed({"float32": cache.scorer, "int8": cache8.scorer}, first_segments)
     agreement |= speed
     table += (f"\n\nint8 scorer against float32, at the shipped configuration, on {agreement['documents']} documents: "
               f"the same top 3 segments on {agreement['same_top3']:.1%}, the same kept segments on {agreement['same_kept']:.1%}. "
@@ -112,23 +139,17 @@ def run(args) -> None:
     save("evidence-int8", settings, rows, table, extra={"summary": summary, "agreement": agreement})
 
 
-def side_by_side_speed(model, tokenizer, segments, repeats: int = 3) -> dict:
-    """float32 and int8 scoring throughput (tokens/s) on the same segments, the two dtypes
-    interleaved ``repeats`` times (the median of each), so that both see the same machine load."""
-    from entropy_retriever.config import DEFAULT
-    from entropy_retriever.quantize import quantize_int8
-    from entropy_retriever.scoring import CertaintyScorer
-
+def side_by_side_speed(scorers: dict, segments, repeats: int = 3) -> dict:
+    """Each scorer's throughput (tokens/s, in the first scorer's tokens) on the same segments, the
+    scorers interleaved ``repeats`` times (the median of each), so that all see the same machine load."""
     question = "What does the text say about the main topic?"
-    scorers = {dtype: CertaintyScorer(m, tokenizer, metric=DEFAULT.metric, template=DEFAULT.template, progress=False)
-               for dtype, m in (("float32", model), ("int8", quantize_int8(model)))}
     tokens = sum(s.n_tokens for s in segments)
     for scorer in scorers.values():  # warm-up
         scorer.token_stats(segments[:2], question)
-    seconds: dict[str, list[float]] = {dtype: [] for dtype in scorers}
+    seconds: dict[str, list[float]] = {name: [] for name in scorers}
     for _ in range(repeats):
-        for dtype, scorer in scorers.items():
+        for name, scorer in scorers.items():
             started = time.perf_counter()
             scorer.token_stats(segments, question)
-            seconds[dtype].append(time.perf_counter() - started)
-    return {"tokens": tokens, "repeats": repeats} | {dtype: tokens / statistics.median(v) for dtype, v in seconds.items()}
+            seconds[name].append(time.perf_counter() - started)
+    return {"tokens": tokens, "repeats": repeats} | {name: tokens / statistics.median(v) for name, v in seconds.items()}

