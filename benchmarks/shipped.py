@@ -62,15 +62,19 @@ def evidence_inside(example, segments, indices) -> float:
     return covered / total
 
 
+def ranking_of(values) -> np.ndarray:
+    """Indices from the best (lowest) score to the worst, ties in input order."""
+    return np.argsort(np.asarray(values, dtype=np.float64), kind="stable")
+
+
 def baseline_rankings(item: Scored, config: SelectionConfig) -> dict[str, np.ndarray]:
     """The methods that use no model (BM25, MiniLM, their RRF) and the model alone, and the old default."""
-    order = lambda values: np.argsort(np.asarray(values, dtype=np.float64), kind="stable")  # noqa: E731
     return {
-        "bm25": order(item.bm25),
-        "minilm": order(item.dense),
-        "bm25+minilm rrf": order(RRF().fuse({"bm25": item.bm25, "dense": item.dense})),
-        "certainty": order(item.certainty[config.metric]),
-        "rrf(certainty, bm25, dense)": order(RRF().fuse(item.signals(config.but(signals=("certainty", "bm25", "dense"))))),
+        "bm25": ranking_of(item.bm25),
+        "minilm": ranking_of(item.dense),
+        "bm25+minilm rrf": ranking_of(RRF().fuse({"bm25": item.bm25, "dense": item.dense})),
+        "certainty": ranking_of(item.certainty[config.metric]),
+        "rrf(certainty, bm25, dense)": ranking_of(RRF().fuse(item.signals(config.but(signals=("certainty", "bm25", "dense"))))),
     }
 
 

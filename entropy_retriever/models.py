@@ -185,6 +185,11 @@ def embedded_model_path() -> Path:
     return gguf_model_path(embedded_model_files() / EMBEDDED_GGUF, EMBEDDED_MODEL)
 
 
+def _converted(target: Path) -> bool:
+    """Whether ``target`` holds a finished safetensors copy (the conversion renames it in whole)."""
+    return (target / "model.safetensors").is_file() and (target / "config.json").is_file()
+
+
 def gguf_model_path(gguf: Path, name: str) -> Path:
     """A safetensors copy of a GGUF model file in the cache (``name``), converted on first use.
 
@@ -192,7 +197,7 @@ def gguf_model_path(gguf: Path, name: str) -> Path:
     about a second. The weights are kept as the GGUF loader returns them, in float32.
     """
     target = cache_dir() / name
-    if (target / "model.safetensors").is_file() and (target / "config.json").is_file():
+    if _converted(target):
         return target
 
     source, file = gguf.parent, gguf.name
@@ -228,7 +233,7 @@ def packaged_model_path(name: str) -> Path:
     """The safetensors copy of a packaged model (:data:`PACKAGED`), assembled and converted on first use."""
     module, install = PACKAGED[name]
     target = cache_dir() / name
-    if (target / "model.safetensors").is_file() and (target / "config.json").is_file():
+    if _converted(target):  # no need for the package once its copy is made
         return target
     if importlib.util.find_spec(module) is None:
         raise ModelLoadError(

@@ -107,11 +107,10 @@ def run(args) -> None:
                 rows.append({"dataset": dataset, "id": example.id, "method": f"default, {other_name} scorer",
                              "recall": item_other.recall(shipped.default_ranking(item_other, DEFAULT), DEFAULT.token_budget, gap)})
                 rows.append({"dataset": dataset, "id": example.id, "method": f"certainty, {other_name}",
-                             "recall": item_other.recall(shipped.baseline_rankings(item_other, DEFAULT)["certainty"],
+                             "recall": item_other.recall(shipped.ranking_of(item_other.certainty[DEFAULT.metric]),
                                                          DEFAULT.token_budget, gap)})
-            order = np.argsort(item_window, kind="stable")
             rows.append({"dataset": dataset, "id": example.id, "method": "minilm (256-piece windows)",
-                         "recall": item.recall(order, DEFAULT.token_budget, gap)})
+                         "recall": item.recall(shipped.ranking_of(item_window), DEFAULT.token_budget, gap)})
         print(json.dumps({"dataset": dataset, "examples": len(examples),
                           "model_passes": cache.computed + (cache8.computed if cache8 else 0) + (other.computed if other else 0),
                           "seconds": round(time.perf_counter() - started)}), file=sys.stderr, flush=True)
