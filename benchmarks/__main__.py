@@ -10,6 +10,7 @@ Suites:
   evidence        evidence recall at the shipped configuration, on held-out test halves: the default vs baselines
   needles         lexical needles at 20k tokens through LongContextReader().select with every default
   cascade         the cascade (prefilter=) against the full reader: needles at 100k+ tokens, time and recall
+  evidence-probes other model signals (attention, half-segment certainty, question-first gain) vs the default, dev halves
   evidence-grid   diagnostic: recall at 1, 2 or 4 segments for every certainty metric, rank fusion and baseline
   rerank          reranking in RAG: 20 candidates from a vector store, each method keeps 3
   lminfinite-cache  LM-Infinite's cache bytes on the real model, short run vs long run
@@ -35,6 +36,7 @@ SUITES = {
     "niah": "niah",
     "evidence": "evidence",
     "evidence-grid": "evidence_grid",
+    "evidence-probes": "probes",
     "needles": "needles",
     "cascade": "cascade",
     "rerank": "rerank",

@@ -39,6 +39,16 @@ SUITES = {
         "shipped pipeline with its certainty in place of SmolLM2's (BM25 and the embedder unchanged), beside "
         "the embedded model's rows; then both scorers' speed on the same segments, interleaved.",
     ),
+    "evidence-probes": (
+        "Other model signals (development halves; none ships)",
+        "The evidence suite's documents and segments, development halves: the default beside other ways to read "
+        "the model (`benchmarks/probes.py`). `attention`: in-context reranking, the attention from the question's "
+        "tokens to each segment of the document read whole, less that of a content-free question (\"N/A\"); "
+        "every head, or the heads that found the evidence best on the other half of the documents (two folds); "
+        "`default + attention` adds those heads' score to the default's fused score, both standardised. "
+        "`halves`: the certainty of the better half of each segment (the question nearer the fact). `gain`: how "
+        "much reading the question first raises the likelihood of a segment's best 16-token window.",
+    ),
     "needles": (
         "Lexical needles at 20k tokens",
         "One sentence hidden in ~20k tokens of pydoc topics and essays, asked for in its own words; "

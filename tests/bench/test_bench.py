@@ -215,6 +215,8 @@ def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, other_tiny_dir, tmp_pat
                 "--window-tokens", "1500", *model, "--data", str(root)])
     bench_main(["evidence", "--n", "1", "--datasets", "lowoverlap", "--split", "dev", "--scorer", str(other_tiny_dir),
                 "--window-tokens", "1500", *model, "--data", str(root)])
+    bench_main(["evidence-probes", "--n", "2", "--datasets", "lowoverlap", "--heads", "2", "--window-tokens", "1500",
+                *model, "--data", str(root)])
     bench_main(["cascade", "--parts", "reach", "--reach-n", "1", "--reach-tokens", "3000", *model, "--data", str(root)])
     bench_main(["rerank", "--n", "1", "--datasets", "lowoverlap", "--candidates", "6", "--keep", "2",
                 *model, "--data", str(root)])
@@ -232,7 +234,7 @@ def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, other_tiny_dir, tmp_pat
     assert sorted(os.listdir("bench-results")) == sorted(
         ["passkey.json", "passkey.md", "niah.json", "niah.md", "evidence-grid.json", "evidence-grid.md", "rerank.json",
          "rerank.md", "evidence.json", "evidence.md", "evidence-cache", "evidence-int8.json", "evidence-int8.md",
-         "evidence-scorer.json", "evidence-scorer.md",
+         "evidence-scorer.json", "evidence-scorer.md", "evidence-probes.json", "evidence-probes.md",
          "cascade-recall.json", "cascade-recall.md",
          "lminfinite-cache.json", "lminfinite-cache.md"]
         + [f"niah-single-{m}.png" for m in ("bare", "selfextend", "lminfinite", "xl3m")])
@@ -241,7 +243,7 @@ def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, other_tiny_dir, tmp_pat
     assert {r["method"] for r in shipped["rows"]} >= {"default", "bm25", "minilm", "bm25+minilm rrf", "certainty"}
     assert all(0.0 <= r["recall"] <= 1.0 for r in shipped["rows"])
     assert "Margins of the default" in shipped["table"] and "hard_margin" in shipped["summary"]
-    assert len(os.listdir("bench-results/evidence-cache")) == 3 + 1 + 1  # one pass per example and scorer, kept
+    assert len(os.listdir("bench-results/evidence-cache")) == 3 + 1 + 1 + 1  # one pass per example and scorer, kept (the probes add one document)
     int8 = json.loads(Path("bench-results/evidence-int8.json").read_text())
     assert int8["agreement"]["documents"] == 1 and int8["agreement"]["float32"] > 0 and int8["agreement"]["int8"] > 0
     assert "default, int8 scorer" in {r["method"] for r in int8["rows"]} and "tokens/s" in int8["table"]
@@ -249,6 +251,11 @@ def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, other_tiny_dir, tmp_pat
     name = other["scorer"]
     assert {f"default, {name} scorer", f"certainty, {name}", "default"} <= {r["method"] for r in other["rows"]}
     assert other["speed"]["embedded"] > 0 and other["speed"][name] > 0 and "tokens/s" in other["table"]
+    probed = json.loads(Path("bench-results/evidence-probes.json").read_text())["rows"]
+    assert {r["method"] for r in probed} == {
+        "default", "certainty", "halves alone", "default, halves as certainty", "gain alone", "default + gain",
+        "attention, every head", "attention, 2 best heads", "default + attention"}
+    assert len(probed) == 2 * 9 and all(0.0 <= r["recall"] <= 1.0 for r in probed)  # both documents, every row
     reach = json.loads(Path("bench-results/cascade-recall.json").read_text())["reach"]
     assert len(reach) == 5 and all(0.0 <= r["reach"] <= 1.0 and 0 < r["model_read"] <= r["segments"] for r in reach)
     recall = json.loads(Path("bench-results/evidence-grid.json").read_text())
