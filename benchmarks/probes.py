@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from entropy_retriever.llm import _cache_kwarg
 from entropy_retriever.scoring import METRICS, CertaintyScorer
 
 CONTENT_FREE = "N/A"
@@ -61,7 +62,7 @@ class AttentionProbe:
         ids = self.tokenizer(self.middle + text + self.suffix, add_special_tokens=False)["input_ids"]
         self._rows = []
         try:
-            self.model(input_ids=torch.tensor([ids]), past_key_values=cache, use_cache=True,
+            self.model(input_ids=torch.tensor([ids]), **{_cache_kwarg(self.model): cache}, use_cache=True,
                        attention_mask=torch.ones(1, past + len(ids), dtype=torch.long),
                        position_ids=torch.arange(past, past + len(ids)).unsqueeze(0))
             rows = torch.stack(self._rows)  # (layers, H, Lq, Lk)
@@ -87,7 +88,7 @@ class AttentionProbe:
         self.model.set_attn_implementation(self.NAME)
         try:
             cache = DynamicCache()
-            self.model(input_ids=torch.tensor([ids]), past_key_values=cache, use_cache=True)
+            self.model(input_ids=torch.tensor([ids]), **{_cache_kwarg(self.model): cache}, use_cache=True)
             asked = self._question_rows(cache, len(ids), question)
             empty = self._question_rows(cache, len(ids), CONTENT_FREE)
         finally:
