@@ -69,19 +69,20 @@ def run(args) -> None:
         rows.append({"dataset": item.example.dataset, "id": item.example.id, "method": method,
                      "recall": item.recall(ranking, DEFAULT.token_budget, gap)})
 
-    def with_default(item, extra) -> np.ndarray:  # the default's fused score (lower = better) less a probe's
-        fused = rank(item.signals(DEFAULT), item.example.question, DEFAULT, lambda idx: [item.texts[i] for i in idx]).fused
+    def with_default(fused, extra) -> np.ndarray:  # the default's fused score (lower = better) less a probe's
         return shipped.ranking_of(standardise(np.asarray(fused)) - args.weight * standardise(np.asarray(extra)))
 
     for dataset in args.datasets:
         examples = multihop.load(root, tokenizer, dataset, args.split, counts.get(dataset, everywhere or DEFAULT_N[dataset]),
                                  args.window_tokens, args.seed)
-        items, heads = [], []
+        items, heads, fused = [], [], []
         for example in progress(examples, desc=dataset, unit="doc"):
             segments, stats = cache.stats(example)
             item = shipped.Scored(example, segments, stats, embedder)
             items.append(item)
-            add(item, "default", shipped.default_ranking(item, DEFAULT))
+            ranked = rank(item.signals(DEFAULT), example.question, DEFAULT, lambda idx, texts=item.texts: [texts[i] for i in idx])
+            fused.append(ranked.fused)  # the default's, ranked once: its row and the probes added to it
+            add(item, "default", ranked.order)
             add(item, "certainty", shipped.ranking_of(item.certainty[DEFAULT.metric]))
             if "halves" in args.probes:
                 half = probes.half_certainty(cache.scorer, item.texts, example.question, DEFAULT.metric)
@@ -92,7 +93,7 @@ def run(args) -> None:
             if gain is not None:
                 g = gain.scores(item.texts, example.question)
                 add(item, "gain alone", shipped.ranking_of(-g))
-                add(item, "default + gain", with_default(item, g))
+                add(item, "default + gain", with_default(fused[-1], g))
             if attention is not None:
                 heads.append(attention.head_scores(item.texts, example.question))
                 add(item, "attention, every head", shipped.ranking_of(-probes.heads_score(heads[-1])))
@@ -107,7 +108,7 @@ def run(args) -> None:
                 for i in chosen:
                     score = probes.heads_score(heads[i], best)
                     add(items[i], f"attention, {args.heads} best heads", shipped.ranking_of(-score))
-                    add(items[i], "default + attention", with_default(items[i], score))
+                    add(items[i], "default + attention", with_default(fused[i], score))
         print(json.dumps({"dataset": dataset, "examples": len(examples), "seconds": round(time.perf_counter() - started)}),
               file=sys.stderr, flush=True)
     table, summary = shipped.summary_table(rows, args.datasets)
