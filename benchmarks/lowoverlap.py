@@ -6,8 +6,11 @@ pair has two word orders of its needle (the person first, or the fact first), a 
 shares no content word with either, and a control question that reuses the needle's words, so
 that the lexical and the non-lexical case are measured side by side on the same haystacks.
 
-``content_words`` and the test ``tests/test_bench.py::test_lowoverlap_pairs_share_no_content_word``
-check the "no shared word" promise for every pair.
+``content_words`` and the test ``tests/bench/test_lowoverlap.py::test_lowoverlap_pairs_share_no_content_word``
+check the "no shared word" promise for every pair. ``PAIRS`` (26) came first; ``MORE_PAIRS`` (26 more,
+written before any method was run on them) doubles the pairs of the evidence suite at the shipped
+configuration (``benchmarks.multihop``), whose halves held 13 pairs each, too few to tell a
+five-point lead from one needle's luck. The older suites (``benchmarks.evidence``) read ``PAIRS`` only.
 """
 
 from __future__ import annotations
@@ -106,6 +109,89 @@ PAIRS: tuple[NeedlePair, ...] = (
     NeedlePair("Lena's cat needs an insulin injection twice a day.",
                "An insulin injection twice a day is what Lena's cat needs.",
                "Which person owns a diabetic pet?", "Whose cat needs an insulin injection twice a day?", "Lena"),
+)
+
+# Written before any run on them, in the style of PAIRS; split into halves on their own
+# (``benchmarks.multihop.load_needles``), so that the first pairs keep their halves.
+MORE_PAIRS: tuple[NeedlePair, ...] = (
+    NeedlePair("Sophie watched the sunrise over the temples of Angkor Wat from the back of a tuk-tuk.",
+               "The sunrise over the temples of Angkor Wat was what Sophie watched from the back of a tuk-tuk.",
+               "Which person has travelled to Cambodia?", "Which person watched the sunrise over the temples of Angkor Wat?", "Sophie"),
+    NeedlePair("Marco propped up the tilting bell tower of Pisa for a photograph his sister still teases him about.",
+               "The tilting bell tower of Pisa was propped up by Marco for a photograph his sister still teases him about.",
+               "Which person has been to Italy?", "Which person propped up the tilting bell tower of Pisa in a photograph?", "Marco"),
+    NeedlePair("Ravi rode a camel past the Taj Mahal as the marble turned pink at dawn.",
+               "Past the Taj Mahal, as the marble turned pink at dawn, Ravi rode a camel.",
+               "Which person has visited India?", "Which person rode a camel past the Taj Mahal?", "Ravi"),
+    NeedlePair("Greta counted down to midnight at the foot of the Brandenburg Gate on New Year's Eve.",
+               "At the foot of the Brandenburg Gate, Greta counted down to midnight on New Year's Eve.",
+               "Which person has been to Berlin?", "Which person counted down to midnight at the Brandenburg Gate?", "Greta"),
+    NeedlePair("Tariq queued for three hours to see the terracotta warriors in Xi'an.",
+               "The terracotta warriors in Xi'an were what Tariq queued three hours to see.",
+               "Which person has toured China?", "Which person queued to see the terracotta warriors in Xi'an?", "Tariq"),
+    NeedlePair("Ines learned to tango in a crowded milonga in San Telmo.",
+               "In a crowded milonga in San Telmo, Ines learned to tango.",
+               "Which person has been to Argentina?", "Which person learned to tango in a milonga in San Telmo?", "Ines"),
+    NeedlePair("Olivia hiked down from the rim of the Grand Canyon with her brother in July.",
+               "From the rim of the Grand Canyon, Olivia and her brother hiked down in July.",
+               "Which person has visited Arizona?", "Which person hiked down from the rim of the Grand Canyon?", "Olivia"),
+    NeedlePair("Hugo fills cavities and pulls aching molars from eight in the morning until six.",
+               "Cavities are filled and aching molars pulled by Hugo from eight in the morning until six.",
+               "Which person is a dentist?", "Which person fills cavities and pulls aching molars?", "Hugo"),
+    NeedlePair("Priya cross-examines witnesses and argues her clients' cases before the judge.",
+               "Before the judge, Priya argues her clients' cases and cross-examines witnesses.",
+               "Which person is a lawyer?", "Which person cross-examines witnesses before the judge?", "Priya"),
+    NeedlePair("Jonas flies a Boeing 747 across the Atlantic twice a week from the cockpit's left seat.",
+               "From the cockpit's left seat, a Boeing 747 is flown across the Atlantic by Jonas twice a week.",
+               "Which person is an airline captain?", "Which person flies a Boeing 747 across the Atlantic?", "Jonas"),
+    NeedlePair("Zara reads her novels with her fingertips in Braille and walks with a white cane.",
+               "With her fingertips in Braille Zara reads her novels, and she walks with a white cane.",
+               "Which person is visually impaired?", "Which person reads novels in Braille and walks with a white cane?", "Zara"),
+    NeedlePair("Emeka wears a hearing aid in each ear and reads lips in noisy rooms.",
+               "A hearing aid in each ear and lip reading in noisy rooms help Emeka.",
+               "Which person is partially deaf?", "Which person wears a hearing aid in each ear?", "Emeka"),
+    NeedlePair("Lars celebrated his fortieth wedding anniversary with a dinner by the fjord last May.",
+               "His fortieth wedding anniversary was celebrated by Lars with a dinner by the fjord last May.",
+               "Which person is married?", "Which person celebrated his fortieth wedding anniversary?", "Lars"),
+    NeedlePair("Camila chats in Mandarin, Arabic, Russian and Portuguese without an accent.",
+               "Mandarin, Arabic, Russian and Portuguese are all spoken by Camila without an accent.",
+               "Which person is multilingual?", "Which person chats in Mandarin, Arabic, Russian and Portuguese?", "Camila"),
+    NeedlePair("Noah grows tomatoes, courgettes and runner beans in the plot behind his house.",
+               "Tomatoes, courgettes and runner beans grow in the plot behind Noah's house.",
+               "Which person has a vegetable garden?", "Which person grows tomatoes and runner beans behind his house?", "Noah"),
+    NeedlePair("Anika ran all twenty-six miles through the streets of Boston last April.",
+               "All twenty-six miles through the streets of Boston were run by Anika last April.",
+               "Which person has completed a marathon?", "Which person ran twenty-six miles through the streets of Boston?", "Anika"),
+    NeedlePair("Bilal drinks three espressos before noon and grinds his own beans.",
+               "Three espressos before noon, from beans he grinds himself, are what Bilal drinks.",
+               "Which person loves coffee?", "Which person drinks three espressos before noon?", "Bilal"),
+    NeedlePair("Ruth's tabby and her two Siamese purr on the windowsill all afternoon.",
+               "On the windowsill, a tabby and two Siamese belonging to Ruth purr all afternoon.",
+               "Which person keeps cats?", "Whose tabby and two Siamese purr on the windowsill?", "Ruth"),
+    NeedlePair("Diego spends his weekends inspecting the hulls of sunken ships with an oxygen tank on his back.",
+               "The hulls of sunken ships are inspected by Diego on weekends, an oxygen tank on his back.",
+               "Which person explores underwater?", "Which person inspects the hulls of sunken ships with an oxygen tank?", "Diego"),
+    NeedlePair("Keiko delivered three babies during her night shift on the maternity ward.",
+               "Three babies were delivered by Keiko during her night shift on the maternity ward.",
+               "Which person is a midwife?", "Which person delivered three babies on the maternity ward?", "Keiko"),
+    NeedlePair("Omar fasts from dawn until sunset throughout Ramadan.",
+               "Throughout Ramadan, from dawn until sunset, Omar fasts.",
+               "Which person is a Muslim?", "Which person fasts from dawn until sunset throughout Ramadan?", "Omar"),
+    NeedlePair("Yara wears a shirt with Messi's number to every match at the stadium.",
+               "A shirt with Messi's number is what Yara wears to every match at the stadium.",
+               "Which person follows a soccer team?", "Which person wears a shirt with Messi's number to the stadium?", "Yara"),
+    NeedlePair("Felix pitched his tent beside the lake and cooked trout over the fire.",
+               "Beside the lake, Felix pitched his tent and cooked trout over the fire.",
+               "Which person went camping?", "Which person pitched his tent beside the lake and cooked trout?", "Felix"),
+    NeedlePair("Leila turned a Japanese novel into English over two long winters.",
+               "Over two long winters, a Japanese novel was turned into English by Leila.",
+               "Which person is a translator?", "Which person turned a Japanese novel into English?", "Leila"),
+    NeedlePair("Viktor was sentenced to ten years and shares a cell with two other inmates.",
+               "Sentenced to ten years, Viktor shares a cell with two other inmates.",
+               "Which person is in jail?", "Which person was sentenced to ten years and shares a cell?", "Viktor"),
+    NeedlePair("Nia took the ferry from Dover to Calais with her bicycle last summer.",
+               "The ferry from Dover to Calais carried Nia and her bicycle last summer.",
+               "Which person has crossed the English Channel?", "Which person took the ferry from Dover to Calais?", "Nia"),
 )
 
 # Words that carry no content for this check: BM25's function words and the questions' frame.

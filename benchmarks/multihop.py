@@ -147,18 +147,23 @@ def load_babi3(root: Path, tokenizer, split: str, n: int, window_tokens: int, se
 
 def load_needles(root: Path, tokenizer, split: str, n: int, window_tokens: int, seed: int, *, control: bool):
     """The low-overlap needles (``benchmarks.lowoverlap``), split by needle pair: every pair's two
-    word orders, each in as many haystacks as ``n`` asks for, at random depths."""
-    from .evidence import EssayFiller, Example
-    from .lowoverlap import PAIRS
+    word orders, each in as many haystacks as ``n`` asks for, at random depths.
 
-    pairs = split_items(list(range(len(PAIRS))), "needles", split, seed)
+    ``PAIRS`` and ``MORE_PAIRS`` are split each on its own, so that the first pairs keep the halves
+    they had before the second set was written."""
+    from .evidence import EssayFiller, Example
+    from .lowoverlap import MORE_PAIRS, PAIRS
+
+    every = PAIRS + MORE_PAIRS
+    pairs = (split_items(list(range(len(PAIRS))), "needles", split, seed)
+             + split_items(list(range(len(PAIRS), len(every))), "more-needles", split, seed))
     filler = EssayFiller(root, tokenizer)
     name = "lowoverlap_control" if control else "lowoverlap"
     examples = []
     for i in range(n):
         p = pairs[i % len(pairs)]
         order = (i // len(pairs)) % 2
-        pair = PAIRS[p]
+        pair = every[p]
         needle = pair.fact_first if order else pair.person_first
         rng = random.Random(f"{seed}:needles:{i}:{p}")  # the same haystack for a needle and its control
         context, spans = filler.with_lines([needle], window_tokens, rng)
