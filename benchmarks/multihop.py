@@ -145,6 +145,15 @@ def load_babi3(root: Path, tokenizer, split: str, n: int, window_tokens: int, se
     return examples
 
 
+def needle_pairs(split: str, seed: int) -> list[int]:
+    """Indices into ``PAIRS + MORE_PAIRS`` of the ``split`` half: each list split on its own."""
+    from .lowoverlap import MORE_PAIRS, PAIRS
+
+    first = list(range(len(PAIRS)))
+    more = list(range(len(PAIRS), len(PAIRS) + len(MORE_PAIRS)))
+    return split_items(first, "needles", split, seed) + split_items(more, "more-needles", split, seed)
+
+
 def load_needles(root: Path, tokenizer, split: str, n: int, window_tokens: int, seed: int, *, control: bool):
     """The low-overlap needles (``benchmarks.lowoverlap``), split by needle pair: every pair's two
     word orders, each in as many haystacks as ``n`` asks for, at random depths.
@@ -155,8 +164,7 @@ def load_needles(root: Path, tokenizer, split: str, n: int, window_tokens: int, 
     from .lowoverlap import MORE_PAIRS, PAIRS
 
     every = PAIRS + MORE_PAIRS
-    pairs = (split_items(list(range(len(PAIRS))), "needles", split, seed)
-             + split_items(list(range(len(PAIRS), len(every))), "more-needles", split, seed))
+    pairs = needle_pairs(split, seed)
     filler = EssayFiller(root, tokenizer)
     name = "lowoverlap_control" if control else "lowoverlap"
     examples = []

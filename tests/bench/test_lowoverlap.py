@@ -20,3 +20,15 @@ def test_lowoverlap_pairs_share_no_content_word():
 def test_content_words_stem_and_drop_function_words():
     assert content_words("Which person has visited Venice?") == {"visit", "venic"}
     assert content_words("The visitors were in Venice.") == {"visit", "venic"}
+
+
+def test_needle_halves_are_disjoint_and_the_first_pairs_keep_theirs():
+    from benchmarks.multihop import needle_pairs, split_items
+
+    dev, test = needle_pairs("dev", 0), needle_pairs("test", 0)
+    assert not set(dev) & set(test)
+    assert sorted(dev + test) == list(range(len(PAIRS) + len(MORE_PAIRS)))
+    assert abs(len(dev) - len(test)) <= 2
+    for half, pairs in (("dev", dev), ("test", test)):  # the halves the first 26 pairs had on their own
+        assert [p for p in pairs if p < len(PAIRS)] == split_items(list(range(len(PAIRS))), "needles", half, 0)
+    assert needle_pairs("all", 0) == list(range(len(PAIRS) + len(MORE_PAIRS)))
