@@ -121,21 +121,22 @@ def summary_table(rows: list[dict], datasets: list[str]) -> tuple[str, dict]:
         per.setdefault((r["method"], r["dataset"]), []).append(r["recall"])
     mean = {k: statistics.fmean(v) for k, v in per.items()}
     hard_mean = {m: statistics.fmean(mean[(m, d)] for d in hard) for m in methods} if hard else {}
+    show_mean = len(hard) > 1  # a mean over one set would repeat its column
     sizes = ", ".join(f"{d} {len(per[(methods[0], d)])}" for d in datasets)
     lines = [f"Evidence recall (mean [95% bootstrap CI]; n: {sizes})", "",
-             "| method | " + " | ".join(datasets) + (" | mean, hard sets |" if hard else " |"),
-             "|---|" + "---|" * (len(datasets) + bool(hard))]
+             "| method | " + " | ".join(datasets) + (" | mean, hard sets |" if show_mean else " |"),
+             "|---|" + "---|" * (len(datasets) + show_mean)]
     for m in methods:
         cells = []
         for d in datasets:
             lo, hi = bootstrap_ci(per[(m, d)])
             cells.append(f"{mean[(m, d)]:.2f} [{lo:.2f}, {hi:.2f}]")
-        lines.append(f"| {m} | " + " | ".join(cells) + (f" | {hard_mean[m]:.3f} |" if hard else " |"))
+        lines.append(f"| {m} | " + " | ".join(cells) + (f" | {hard_mean[m]:.3f} |" if show_mean else " |"))
     summary: dict = {"mean": {f"{m}|{d}": v for (m, d), v in mean.items()}, "hard_mean": hard_mean}
     baselines = [m for m in NO_MODEL if m in methods]
     if "default" in methods and baselines:
         notes = []
-        if hard:
+        if show_mean:
             best = max(baselines, key=lambda m: hard_mean[m])
             summary["hard_margin"] = hard_mean["default"] - hard_mean[best]
             notes.append(f"hard sets: default {hard_mean['default']:.3f} against the best no-model baseline "

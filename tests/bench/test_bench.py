@@ -251,7 +251,10 @@ def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, other_tiny_dir, tmp_pat
     name = other["scorer"]
     assert {f"default, {name} scorer", f"certainty, {name}", "default"} <= {r["method"] for r in other["rows"]}
     assert other["speed"]["embedded"] > 0 and other["speed"][name] > 0 and "tokens/s" in other["table"]
-    probed = json.loads(Path("bench-results/evidence-probes.json").read_text())["rows"]
+    probes = json.loads(Path("bench-results/evidence-probes.json").read_text())
+    assert "mean, hard sets" not in probes["table"]  # one hard set: no mean that repeats its column
+    assert "mean, hard sets" in shipped["table"]  # two
+    probed = probes["rows"]
     assert {r["method"] for r in probed} == {
         "default", "certainty", "halves alone", "default, halves as certainty", "gain alone", "default + gain",
         "attention, every head", "attention, 2 best heads", "default + attention"}
