@@ -23,7 +23,7 @@ SUITES = {
         "product's 1,536-token budget (its own rule, separators charged); recall is the share of the "
         "evidence's characters kept. `default` is the product's pipeline (`entropy_retriever.pipeline.rank` "
         "on `entropy_retriever.config.DEFAULT`). Hard sets: `lowoverlap` (needles whose question shares no "
-        "content word with them), `babi3` (bAbI task 3 stories in essays: three facts), `twowiki` "
+        "content word with them; 52 pairs, 26 a half, each in both word orders), `babi3` (bAbI task 3 stories in essays: three facts), `twowiki` "
         "(2WikiMultihopQA: the question's ten paragraphs among others), `musique` (MuSiQue-Ans, two to "
         "four hops, twenty paragraphs among others). Control: `lowoverlap_control` (the same needles "
         "asked with their own words). Every set is split into a development and a test half by a fixed "
