@@ -122,18 +122,23 @@ def _bf16(model):
 
 
 @pytest.mark.slow  # the embedded model scores one document twice
-def test_int8_selects_what_float32_selects_on_a_fixed_document(embedded):
-    """The embedded model at the shipped configuration: the demo document's top 3 segments, float32
-    and int8, are the same. (With the certainty signal alone the 2nd to 5th segments of this
-    document are within 0.1 nats of each other, and int8 reorders such ties.)"""
+def test_int8_ranks_the_evidence_first_as_float32_does_on_a_fixed_document(embedded):
+    """The embedded model at the shipped configuration, on the demo document: float32 and int8 both
+    rank the segment that holds the answer first, far ahead of the rest, and keep it. (The other
+    segments' fused scores lie within a few tenths of each other; int8 reorders such near ties, and
+    how it does depends on the CPU's int8 kernel: the evidence benchmark measures how often the top 3
+    agree.)"""
     from entropy_retriever.demo import make_demo_document
 
     model, tokenizer = embedded
     doc = make_demo_document(tokenizer, 4000, 0.4)
-    kept = {}
+    first = {}
     for name, quantize in (("float32", None), ("int8", "int8")):
         reader = LongContextReader(model, tokenizer, top_k=3, quantize=quantize, progress=False)
         key = reader.select(doc.text, doc.question)
-        kept[name] = sorted(s.start for s in key.spans)
         assert doc.expected in key.text
-    assert kept["int8"] == kept["float32"]
+        ranked = sorted(key.segments, key=lambda s: s.score)
+        assert doc.expected in doc.text[ranked[0].start:ranked[0].end] and ranked[0].selected
+        assert ranked[1].score - ranked[0].score > 1.0  # a clear winner, not a near tie
+        first[name] = ranked[0].start
+    assert first["int8"] == first["float32"]

@@ -306,8 +306,10 @@ shard = join_process_group()
 reader = LongContextReader.from_pretrained(sys.argv[1], device="cpu", segment_tokens=48, top_k=3,
                                            signals=("certainty", "bm25"), progress=False)
 key = reader.select(open(sys.argv[2], encoding="utf-8").read(), sys.argv[3])
-print(json.dumps({"rank": shard.rank, "size": shard.size, "threads": torch.get_num_threads(),
-                  "spans": [[s.start, s.end] for s in key.spans], "ranks": key.meta["ranks"]}))
+line = json.dumps({"rank": shard.rank, "size": shard.size, "threads": torch.get_num_threads(),
+                   "spans": [[s.start, s.end] for s in key.spans], "ranks": key.meta["ranks"]})
+sys.stdout.write(line + "\\n")  # one write: the ranks share the pipe, and print() writes the newline apart
+sys.stdout.flush()
 """
 
 
