@@ -194,6 +194,9 @@ MORE_PAIRS: tuple[NeedlePair, ...] = (
                "Which person has crossed the English Channel?", "Which person took the ferry from Dover to Calais?", "Nia"),
 )
 
+# Every pair, as the shipped configuration's evidence suite indexes them.
+ALL_PAIRS: tuple[NeedlePair, ...] = PAIRS + MORE_PAIRS
+
 # Words that carry no content for this check: BM25's function words and the questions' frame.
 STOPWORDS = FUNCTION_WORDS | {"every", "four", "one", "onto", "person", "two"}
 

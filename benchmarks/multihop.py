@@ -146,11 +146,11 @@ def load_babi3(root: Path, tokenizer, split: str, n: int, window_tokens: int, se
 
 
 def needle_pairs(split: str, seed: int) -> list[int]:
-    """Indices into ``PAIRS + MORE_PAIRS`` of the ``split`` half: each list split on its own."""
-    from .lowoverlap import MORE_PAIRS, PAIRS
+    """Indices into ``ALL_PAIRS`` of the ``split`` half: ``PAIRS`` and ``MORE_PAIRS`` each split on its own."""
+    from .lowoverlap import ALL_PAIRS, PAIRS
 
     first = list(range(len(PAIRS)))
-    more = list(range(len(PAIRS), len(PAIRS) + len(MORE_PAIRS)))
+    more = list(range(len(PAIRS), len(ALL_PAIRS)))
     return split_items(first, "needles", split, seed) + split_items(more, "more-needles", split, seed)
 
 
@@ -161,9 +161,8 @@ def load_needles(root: Path, tokenizer, split: str, n: int, window_tokens: int, 
     ``PAIRS`` and ``MORE_PAIRS`` are split each on its own, so that the first pairs keep the halves
     they had before the second set was written."""
     from .evidence import EssayFiller, Example
-    from .lowoverlap import MORE_PAIRS, PAIRS
+    from .lowoverlap import ALL_PAIRS
 
-    every = PAIRS + MORE_PAIRS
     pairs = needle_pairs(split, seed)
     filler = EssayFiller(root, tokenizer)
     name = "lowoverlap_control" if control else "lowoverlap"
@@ -171,7 +170,7 @@ def load_needles(root: Path, tokenizer, split: str, n: int, window_tokens: int, 
     for i in range(n):
         p = pairs[i % len(pairs)]
         order = (i // len(pairs)) % 2
-        pair = every[p]
+        pair = ALL_PAIRS[p]
         needle = pair.fact_first if order else pair.person_first
         rng = random.Random(f"{seed}:needles:{i}:{p}")  # the same haystack for a needle and its control
         context, spans = filler.with_lines([needle], window_tokens, rng)
