@@ -1,10 +1,20 @@
-"""Lexical needles at 20k tokens through the product: is the needle in the key context?
+"""Needles at 20k tokens through the product: is the needle in the key context?
 
-Each trial hides one sentence ("Margarethe's cat is named Professor Whiskerbottom.") at a depth
-of a ~20k-token document made of Python's pydoc topics and Paul Graham's essays, and asks for
-it in the needle's own words. ``LongContextReader().select`` runs with every default (the
-shipped configuration: segment size, budget, signals, fusion, hops), exactly as ``select`` and
-``ask`` do. The score is whether the needle sentence is whole in the key context.
+Each trial hides one sentence at a depth of a ~20k-token document made of Python's pydoc topics
+and Paul Graham's essays, and asks for it. ``LongContextReader().select`` runs with every default
+(the shipped configuration: segment size, budget, signals, fusion, hops), exactly as ``select``
+and ``ask`` do. The score is whether the needle sentence is whole in the key context.
+
+- ``--kind lexical`` (the default): the question reuses the needle's words ("Margarethe's cat is
+  named Professor Whiskerbottom." / "What is the name of Margarethe's cat?").
+- ``--kind lowoverlap``: the test half of the low-overlap needle pairs (``benchmarks.lowoverlap``,
+  the half ``python -m benchmarks evidence`` reports), asked without a shared content word
+  ("Which person is a dentist?"), one trial a pair, the word orders alternating: the same needles
+  as the evidence suite's ~4k-token documents, in documents five times as long.
+
+Beside the product's own answer, the no-model baselines (BM25, MiniLM, their reciprocal-rank
+hybrid) and the model's certainty alone rank the very same segments, from each segment's own
+signal scores in the key context's table, and keep what fits the same budget by the product's rule.
 """
 
 from __future__ import annotations
@@ -13,9 +23,11 @@ import random
 import sys
 import time
 
+import numpy as np
+
 from benchmarks.common import progress, save
 
-HELP = "lexical needles at 20k tokens through LongContextReader().select with every default: kept or not"
+HELP = "needles at 20k tokens (lexical or low-overlap) through LongContextReader().select with every default: kept or not"
 
 # (needle, question): the question reuses the needle's words, as a user would ask.
 NEEDLES = (
@@ -35,10 +47,54 @@ NEEDLES = (
 def add_arguments(p) -> None:
     p.add_argument("--tokens", type=int, default=20000, help="document length in tokens (default 20000)")
     p.add_argument("--depths", type=float, nargs="+", default=[0.1, 0.5, 0.9])
-    p.add_argument("--trials", type=int, default=10, help="trials per depth, one needle each (default 10)")
+    p.add_argument("--trials", type=int, default=10,
+                   help="trials per depth, one needle each (default 10; lowoverlap: at most one a test pair, 26 in all)")
+    p.add_argument("--kind", choices=KINDS, default="lexical",
+                   help="lexical: asked in the needle's own words; lowoverlap: the test half's low-overlap needle pairs")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--data", default=None, help="evaluation data folder, for the essays (default: ../shared/data)")
     p.add_argument("--model", default=None)
+KINDS = ("lexical", "lowoverlap")
+# The methods ranked beside the product, from the same segments' own signal scores.
+BASELINES = ("certainty", "bm25", "minilm", "bm25+minilm rrf")
+
+
+def trials_of(kind: str, trials: int, depths: list[float]) -> list[tuple[float, int, str, str]]:
+    """(depth, trial, needle, question) for each trial, every depth early on: each lexical needle
+    in turn at every depth (``trials`` a depth), or the low-overlap test pairs, each once (so at
+    most 26), at the depths in turn, the person first and the fact first in turn."""
+    if kind == "lexical":
+        return [(depth, t, *NEEDLES[t % len(NEEDLES)]) for t in range(trials) for depth in depths]
+    from benchmarks.lowoverlap import ALL_PAIRS
+    from benchmarks.multihop import needle_pairs
+
+    pairs = [ALL_PAIRS[p] for p in needle_pairs("test", 0)][: trials * len(depths)]  # the evidence suite's test half (its seed 0)
+    return [(depths[t % len(depths)], t, pair.fact_first if t % 2 else pair.person_first, pair.question)
+            for t, pair in enumerate(pairs)]
+
+
+def baseline_kept(key, text: str, tokenizer, gap: int, needle_at: tuple[int, int]) -> dict[str, bool]:
+    """Whether each baseline, ranking the key context's own segments by their signal scores and
+    keeping what fits the product's budget by its rule, keeps the whole needle."""
+    from entropy_retriever.config import DEFAULT
+    from entropy_retriever.fusion import RRF
+    from entropy_retriever.selection import Selection
+
+    table = key.segments
+    sizes = [len(tokenizer(text[s.start:s.end], add_special_tokens=False)["input_ids"]) for s in table]
+    signal = {name: np.array([s.signals[name] for s in table], dtype=np.float64) for name in ("certainty", "bm25", "dense")}
+    scores = {"certainty": signal["certainty"], "bm25": signal["bm25"], "minilm": signal["dense"],
+              "bm25+minilm rrf": RRF().fuse({"bm25": signal["bm25"], "dense": signal["dense"]})}
+    out = {}
+    for name in BASELINES:
+        kept = Selection(token_budget=DEFAULT.token_budget).choose_order(sizes, np.argsort(scores[name], kind="stable"), gap)
+        out[name] = covers([table[i] for i in kept], needle_at)
+    return out
+
+
+def covers(segments, span: tuple[int, int]) -> bool:
+    """Whether the segments (each with ``start`` and ``end``) hold every character of ``span``."""
+    return sum(max(0, min(span[1], s.end) - max(span[0], s.start)) for s in segments) == span[1] - span[0]
 
 
 def haystack(tokenizer, essays: str, n_tokens: int, rng: random.Random) -> list[str]:
@@ -58,6 +114,7 @@ def haystack(tokenizer, essays: str, n_tokens: int, rng: random.Random) -> list[
 
 def run(args) -> None:
     from benchmarks import evidence as ev
+    from benchmarks.shipped import gap_tokens
     from entropy_retriever import LongContextReader, load_model
     from entropy_retriever.config import DEFAULT
 
@@ -67,26 +124,41 @@ def run(args) -> None:
         raise SystemExit(f"the reader's configuration {reader.config} is not the shipped one {DEFAULT}")
     essays = ev.EssayFiller(ev.data_dir(args.data), tokenizer).text
     rng = random.Random(args.seed)
+    gap = gap_tokens(tokenizer)
     rows = []
-    trials = [(depth, t) for t in range(args.trials) for depth in args.depths]  # every depth early on
-    for depth, t in progress(trials, desc="needles", unit="trial"):
-        needle, question = NEEDLES[t % len(NEEDLES)]
+    for depth, t, needle, question in progress(trials_of(args.kind, args.trials, args.depths), desc="needles", unit="trial"):
         paragraphs = haystack(tokenizer, essays, args.tokens, rng)
         at = round(depth * len(paragraphs))
         text = "\n\n".join(paragraphs[:at] + [needle] + paragraphs[at:])
         started = time.perf_counter()
         key = reader.select(text, question)
-        rows.append({"depth": depth, "trial": t, "needle": needle, "kept": needle in key.text,
-                     "tokens": key.meta["context_tokens"], "segments": key.meta["n_segments"],
-                     "seconds": round(time.perf_counter() - started, 1)})
-        print(f"depth {depth} trial {t}: {'kept' if rows[-1]['kept'] else 'LOST'} ({rows[-1]['seconds']} s)",
-              file=sys.stderr, flush=True)
-    kept = sum(r["kept"] for r in rows)
-    lines = [f"Lexical needles at {args.tokens:,} tokens, {len(args.depths)} depths x {args.trials} trials, "
-             f"`LongContextReader().select` with every default ({DEFAULT.label}, budget {DEFAULT.token_budget}):", "",
-             "| depth | kept |", "|---|---|"]
-    for depth in args.depths:
-        mine = [r for r in rows if r["depth"] == depth]
-        lines.append(f"| {depth:g} | {sum(r['kept'] for r in mine)} / {len(mine)} |")
-    lines.append(f"| all | **{kept} / {len(rows)}** |")
-    save("needles", vars(args) | {"config": repr(DEFAULT)}, rows, "\n".join(lines))
+        seconds = round(time.perf_counter() - started, 1)
+        start = text.index(needle)
+        at_needle = (start, start + len(needle))
+        rows.append({"depth": depth, "trial": t, "needle": needle, "question": question, "kept": needle in key.text,
+                     "kept_by_table": covers([s for s in key.segments if s.selected], at_needle),  # the same, from the table
+                     "baselines": baseline_kept(key, text, tokenizer, gap, at_needle),
+                     "tokens": key.meta["context_tokens"], "segments": key.meta["n_segments"], "seconds": seconds})
+        others = ", ".join(f"{name} {'kept' if k else 'lost'}" for name, k in rows[-1]["baselines"].items())
+        print(f"depth {depth} trial {t}: {'kept' if rows[-1]['kept'] else 'LOST'} ({seconds} s; {others})", file=sys.stderr, flush=True)
+    save(f"needles-{args.kind}" if args.kind != "lexical" else "needles", vars(args) | {"config": repr(DEFAULT)}, rows,
+         needles_table(rows, args, DEFAULT))
+
+
+def needles_table(rows: list[dict], args, config) -> str:
+    """Kept / trials by depth: the product's default, then each baseline on the same segments."""
+    what = {"lexical": "Lexical needles", "lowoverlap": "Low-overlap needles (the test half's pairs, one trial each)"}[args.kind]
+    depths = [d for d in args.depths if any(r["depth"] == d for r in rows)]
+    lines = [f"{what} at {args.tokens:,} tokens, {len(rows)} trials over depths {', '.join(f'{d:g}' for d in depths)}, "
+             f"`LongContextReader().select` with every default ({config.label}, budget {config.token_budget}); "
+             "the baselines rank the same segments and keep what fits the same budget:", "",
+             "| kept | " + " | ".join(f"depth {d:g}" for d in depths) + " | all |",
+             "|---|" + "---|" * (len(depths) + 1)]
+    labels = {"default": "**default**", "certainty": "the model alone", "bm25": "BM25", "minilm": "MiniLM, sentence by sentence",
+              "bm25+minilm rrf": "BM25 + MiniLM, reciprocal rank (no model)"}
+    for method, label in labels.items():
+        kept = [(r["depth"], r["kept"] if method == "default" else r["baselines"][method]) for r in rows]
+        cells = [f"{sum(k for at, k in kept if at == d)} / {sum(at == d for at, _ in kept)}" for d in depths]
+        bold = "**" if method == "default" else ""
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {bold}{sum(k for _, k in kept)} / {len(rows)}{bold} |")
+    return "\n".join(lines)

@@ -275,6 +275,34 @@ def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, other_tiny_dir, tmp_pat
     assert all(0.0 <= r["recall"] <= r["ceiling"] + 1e-9 for r in rerank["rows"])
 
 
+def test_needles_of_both_kinds_through_the_product_with_baselines_on_the_same_segments(tiny_dir, tmp_path, monkeypatch):
+    from benchmarks.lowoverlap import ALL_PAIRS
+    from benchmarks.multihop import needle_pairs
+    from benchmarks.suites.needles import NEEDLES
+
+    root = _data_or_skip()
+    monkeypatch.chdir(tmp_path)
+    for kind in ("lexical", "lowoverlap"):
+        bench_main(["needles", "--kind", kind, "--tokens", "2500", "--trials", "1", "--depths", "0.2", "0.8",
+                    "--model", str(tiny_dir), "--data", str(root)])
+    lexical = json.loads(Path("bench-results/needles.json").read_text())
+    low = json.loads(Path("bench-results/needles-lowoverlap.json").read_text())
+    test_pairs = [ALL_PAIRS[p] for p in needle_pairs("test", 0)]
+    assert [(r["needle"], r["question"]) for r in lexical["rows"]] == [NEEDLES[0], NEEDLES[0]]  # one needle a trial, at every depth
+    # the test half's pairs in order, the person first and the fact first in turn, never a control question
+    assert [(r["needle"], r["question"]) for r in low["rows"]] == [
+        (p.fact_first if t % 2 else p.person_first, p.question) for t, p in enumerate(test_pairs[:2])]
+    assert [r["depth"] for r in low["rows"]] == [0.2, 0.8]
+    for result in (lexical, low):
+        for r in result["rows"]:
+            assert r["kept"] == r["kept_by_table"]  # the key context's text and its table agree
+            assert set(r["baselines"]) == {"certainty", "bm25", "minilm", "bm25+minilm rrf"}
+            assert r["segments"] > 3  # more segments than the budget holds: a choice was made
+        assert "| **default** |" in result["table"] and "| BM25 |" in result["table"]
+    # asked in its own words, BM25 finds a lexical needle whatever the (random) model does
+    assert all(r["baselines"]["bm25"] for r in lexical["rows"])
+
+
 def test_the_benchmark_s_default_row_is_what_the_library_selects(tiny, tokenizer):
     """The evidence suite's default row measures the product: the reranker's order on the same texts."""
     from benchmarks.shipped import Scored, default_ranking
