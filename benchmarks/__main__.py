@@ -8,7 +8,7 @@ Suites:
   passkey         landmark passkey, lengths x depths: bare, SelfExtend, LM-Infinite, XL3M reader
   niah            needle in a haystack (single, pizza): a heatmap per method
   evidence        evidence recall at the shipped configuration, on held-out test halves: the default vs baselines
-  needles         lexical needles at 20k tokens through LongContextReader().select with every default
+  needles         lexical or low-overlap needles at 20k tokens through select with every default, beside baselines
   cascade         the cascade (prefilter=) against the full reader: needles at 100k+ tokens, time and recall
   evidence-probes other model signals (attention, half-segment certainty, question-first gain) vs the default, dev halves
   evidence-grid   diagnostic: recall at 1, 2 or 4 segments for every certainty metric, rank fusion and baseline

@@ -1,4 +1,4 @@
-"""Needles at 20k tokens through the product: is the needle in the key context?
+"""Needles in long documents (20k tokens unless told) through the product: is the needle in the key context?
 
 Each trial hides one sentence at a depth of a ~20k-token document made of Python's pydoc topics
 and Paul Graham's essays, and asks for it. ``LongContextReader().select`` runs with every default
@@ -27,7 +27,7 @@ import numpy as np
 
 from benchmarks.common import progress, save
 
-HELP = "needles at 20k tokens (lexical or low-overlap) through LongContextReader().select with every default: kept or not"
+HELP = "needles in 20k-token documents (lexical or low-overlap) through LongContextReader().select with every default: kept or not"
 
 # (needle, question): the question reuses the needle's words, as a user would ask.
 NEEDLES = (
@@ -43,52 +43,63 @@ NEEDLES = (
     ("The ferry to Inishmore leaves from pier seven at twenty past nine.", "When does the ferry to Inishmore leave?"),
 )
 
-
-def add_arguments(p) -> None:
-    p.add_argument("--tokens", type=int, default=20000, help="document length in tokens (default 20000)")
-    p.add_argument("--depths", type=float, nargs="+", default=[0.1, 0.5, 0.9])
-    p.add_argument("--trials", type=int, default=10,
-                   help="trials per depth, one needle each (default 10; lowoverlap: at most one a test pair, 26 in all)")
-    p.add_argument("--kind", choices=KINDS, default="lexical",
-                   help="lexical: asked in the needle's own words; lowoverlap: the test half's low-overlap needle pairs")
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--data", default=None, help="evaluation data folder, for the essays (default: ../shared/data)")
-    p.add_argument("--model", default=None)
 KINDS = ("lexical", "lowoverlap")
 # The methods ranked beside the product, from the same segments' own signal scores.
 BASELINES = ("certainty", "bm25", "minilm", "bm25+minilm rrf")
 
 
-def trials_of(kind: str, trials: int, depths: list[float]) -> list[tuple[float, int, str, str]]:
+def add_arguments(p) -> None:
+    p.add_argument("--tokens", type=int, default=20000, help="document length in tokens (default 20000)")
+    p.add_argument("--depths", type=float, nargs="+", default=[0.1, 0.5, 0.9])
+    p.add_argument("--trials", type=int, default=10,
+                   help="trials per depth, one needle each (default 10; lowoverlap: one a pair of the half, 26 at most)")
+    p.add_argument("--kind", choices=KINDS, default="lexical",
+                   help="lexical: asked in the needle's own words; lowoverlap: the low-overlap needle pairs of --split's half")
+    p.add_argument("--split", choices=("test", "dev"), default="test",
+                   help="lowoverlap: which half of the needle pairs (default test; choose methods on dev)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--data", default=None, help="evaluation data folder, for the essays (default: ../shared/data)")
+    p.add_argument("--model", default=None)
+
+
+def trials_of(kind: str, trials: int, depths: list[float], split: str = "test") -> list[tuple[float, int, str, str]]:
     """(depth, trial, needle, question) for each trial, every depth early on: each lexical needle
-    in turn at every depth (``trials`` a depth), or the low-overlap test pairs, each once (so at
-    most 26), at the depths in turn, the person first and the fact first in turn."""
+    in turn at every depth (``trials`` a depth), or the low-overlap pairs of the ``split`` half,
+    each once (so at most 26), at the depths in turn, the person first and the fact first in turn."""
     if kind == "lexical":
         return [(depth, t, *NEEDLES[t % len(NEEDLES)]) for t in range(trials) for depth in depths]
     from benchmarks.lowoverlap import ALL_PAIRS
     from benchmarks.multihop import needle_pairs
 
-    pairs = [ALL_PAIRS[p] for p in needle_pairs("test", 0)][: trials * len(depths)]  # the evidence suite's test half (its seed 0)
+    pairs = [ALL_PAIRS[p] for p in needle_pairs(split, 0)][: trials * len(depths)]  # the evidence suite's halves (its seed 0)
     return [(depths[t % len(depths)], t, pair.fact_first if t % 2 else pair.person_first, pair.question)
             for t, pair in enumerate(pairs)]
 
 
-def baseline_kept(key, text: str, tokenizer, gap: int, needle_at: tuple[int, int]) -> dict[str, bool]:
-    """Whether each baseline, ranking the key context's own segments by their signal scores and
-    keeping what fits the product's budget by its rule, keeps the whole needle."""
+def segment_table(key, text: str, tokenizer, needle_at: tuple[int, int]) -> list[dict]:
+    """Every segment of the key context's table: its tokens, how many of the needle's characters
+    it holds, and each signal's score (so that other rankings can be computed from a saved run)."""
+    return [{"tokens": len(tokenizer(text[s.start:s.end], add_special_tokens=False)["input_ids"]),
+             "needle_chars": max(0, min(needle_at[1], s.end) - max(needle_at[0], s.start)), **s.signals}
+            for s in key.segments]
+
+
+def baseline_kept(key, table: list[dict], gap: int, needle_at: tuple[int, int]) -> dict[str, bool]:
+    """Whether each baseline, ranking the key context's own segments by their signal scores
+    (``table``, from :func:`segment_table`) and keeping what fits the product's budget by its
+    rule, keeps the whole needle."""
     from entropy_retriever.config import DEFAULT
     from entropy_retriever.fusion import RRF
     from entropy_retriever.selection import Selection
 
-    table = key.segments
-    sizes = [len(tokenizer(text[s.start:s.end], add_special_tokens=False)["input_ids"]) for s in table]
-    signal = {name: np.array([s.signals[name] for s in table], dtype=np.float64) for name in ("certainty", "bm25", "dense")}
+    sizes = [row["tokens"] for row in table]
+    signal = {name: np.array([row[name] for row in table], dtype=np.float64) for name in ("certainty", "bm25", "dense")}
     scores = {"certainty": signal["certainty"], "bm25": signal["bm25"], "minilm": signal["dense"],
               "bm25+minilm rrf": RRF().fuse({"bm25": signal["bm25"], "dense": signal["dense"]})}
     out = {}
     for name in BASELINES:
         kept = Selection(token_budget=DEFAULT.token_budget).choose_order(sizes, np.argsort(scores[name], kind="stable"), gap)
-        out[name] = covers([table[i] for i in kept], needle_at)
+        out[name] = covers([key.segments[i] for i in kept], needle_at)
     return out
 
 
@@ -118,6 +129,8 @@ def run(args) -> None:
     from entropy_retriever import LongContextReader, load_model
     from entropy_retriever.config import DEFAULT
 
+    if args.kind == "lexical" and args.split != "test":
+        raise SystemExit("--split chooses a half of the low-overlap needle pairs: use it with --kind lowoverlap")
     model, tokenizer = load_model(args.model)
     reader = LongContextReader(model, tokenizer, progress=False)
     if reader.config != DEFAULT:
@@ -126,7 +139,7 @@ def run(args) -> None:
     rng = random.Random(args.seed)
     gap = gap_tokens(tokenizer)
     rows = []
-    for depth, t, needle, question in progress(trials_of(args.kind, args.trials, args.depths), desc="needles", unit="trial"):
+    for depth, t, needle, question in progress(trials_of(args.kind, args.trials, args.depths, args.split), desc="needles", unit="trial"):
         paragraphs = haystack(tokenizer, essays, args.tokens, rng)
         at = round(depth * len(paragraphs))
         text = "\n\n".join(paragraphs[:at] + [needle] + paragraphs[at:])
@@ -135,19 +148,22 @@ def run(args) -> None:
         seconds = round(time.perf_counter() - started, 1)
         start = text.index(needle)
         at_needle = (start, start + len(needle))
+        table = segment_table(key, text, tokenizer, at_needle)
         rows.append({"depth": depth, "trial": t, "needle": needle, "question": question, "kept": needle in key.text,
                      "kept_by_table": covers([s for s in key.segments if s.selected], at_needle),  # the same, from the table
-                     "baselines": baseline_kept(key, text, tokenizer, gap, at_needle),
+                     "baselines": baseline_kept(key, table, gap, at_needle), "table": table,
                      "tokens": key.meta["context_tokens"], "segments": key.meta["n_segments"], "seconds": seconds})
         others = ", ".join(f"{name} {'kept' if k else 'lost'}" for name, k in rows[-1]["baselines"].items())
         print(f"depth {depth} trial {t}: {'kept' if rows[-1]['kept'] else 'LOST'} ({seconds} s; {others})", file=sys.stderr, flush=True)
-    save(f"needles-{args.kind}" if args.kind != "lexical" else "needles", vars(args) | {"config": repr(DEFAULT)}, rows,
+    name = "needles" if args.kind == "lexical" else f"needles-{args.kind}" + ("-dev" if args.split == "dev" else "")
+    save(name, vars(args) | {"config": repr(DEFAULT)}, rows,
          needles_table(rows, args, DEFAULT))
 
 
 def needles_table(rows: list[dict], args, config) -> str:
     """Kept / trials by depth: the product's default, then each baseline on the same segments."""
-    what = {"lexical": "Lexical needles", "lowoverlap": "Low-overlap needles (the test half's pairs, one trial each)"}[args.kind]
+    what = {"lexical": "Lexical needles",
+            "lowoverlap": f"Low-overlap needles (the {args.split} half's pairs, one trial each)"}[args.kind]
     depths = [d for d in args.depths if any(r["depth"] == d for r in rows)]
     lines = [f"{what} at {args.tokens:,} tokens, {len(rows)} trials over depths {', '.join(f'{d:g}' for d in depths)}, "
              f"`LongContextReader().select` with every default ({config.label}, budget {config.token_budget}); "

@@ -298,9 +298,24 @@ def test_needles_of_both_kinds_through_the_product_with_baselines_on_the_same_se
             assert r["kept"] == r["kept_by_table"]  # the key context's text and its table agree
             assert set(r["baselines"]) == {"certainty", "bm25", "minilm", "bm25+minilm rrf"}
             assert r["segments"] > 3  # more segments than the budget holds: a choice was made
+            assert len(r["table"]) == r["segments"] and sum(row["needle_chars"] for row in r["table"]) == len(r["needle"])
+            assert all({"tokens", "certainty", "bm25", "dense"} <= set(row) for row in r["table"])
         assert "| **default** |" in result["table"] and "| BM25 |" in result["table"]
     # asked in its own words, BM25 finds a lexical needle whatever the (random) model does
     assert all(r["baselines"]["bm25"] for r in lexical["rows"])
+
+
+def test_the_low_overlap_needle_trials_of_each_half_hold_that_half_s_pairs_only():
+    from benchmarks.lowoverlap import ALL_PAIRS
+    from benchmarks.multihop import needle_pairs
+    from benchmarks.suites.needles import trials_of
+
+    asked = {half: {question for _, _, _, question in trials_of("lowoverlap", 100, [0.5], half)} for half in ("dev", "test")}
+    for half in ("dev", "test"):
+        assert asked[half] == {ALL_PAIRS[p].question for p in needle_pairs(half, 0)} and len(asked[half]) == 26
+    assert not asked["dev"] & asked["test"]
+    with pytest.raises(SystemExit, match="--kind lowoverlap"):
+        bench_main(["needles", "--split", "dev"])
 
 
 def test_the_benchmark_s_default_row_is_what_the_library_selects(tiny, tokenizer):
