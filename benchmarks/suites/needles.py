@@ -7,8 +7,8 @@ and ``ask`` do. The score is whether the needle sentence is whole in the key con
 
 - ``--kind lexical`` (the default): the question reuses the needle's words ("Margarethe's cat is
   named Professor Whiskerbottom." / "What is the name of Margarethe's cat?").
-- ``--kind lowoverlap``: the test half of the low-overlap needle pairs (``benchmarks.lowoverlap``,
-  the half ``python -m benchmarks evidence`` reports), asked without a shared content word
+- ``--kind lowoverlap``: the low-overlap needle pairs (``benchmarks.lowoverlap``) of the test half,
+  the half ``python -m benchmarks evidence`` reports (``--split dev``: the development half), asked without a shared content word
   ("Which person is a dentist?"), one trial a pair, the word orders alternating: the same needles
   as the evidence suite's ~4k-token documents, in documents five times as long.
 
@@ -84,7 +84,7 @@ def segment_table(key, text: str, tokenizer, needle_at: tuple[int, int]) -> list
             for s in key.segments]
 
 
-def baseline_kept(key, table: list[dict], gap: int, needle_at: tuple[int, int]) -> dict[str, bool]:
+def baseline_kept(table: list[dict], gap: int, needle_length: int) -> dict[str, bool]:
     """Whether each baseline, ranking the key context's own segments by their signal scores
     (``table``, from :func:`segment_table`) and keeping what fits the product's budget by its
     rule, keeps the whole needle."""
@@ -99,13 +99,13 @@ def baseline_kept(key, table: list[dict], gap: int, needle_at: tuple[int, int]) 
     out = {}
     for name in BASELINES:
         kept = Selection(token_budget=DEFAULT.token_budget).choose_order(sizes, np.argsort(scores[name], kind="stable"), gap)
-        out[name] = covers([key.segments[i] for i in kept], needle_at)
+        out[name] = holds(table, kept, needle_length)
     return out
 
 
-def covers(segments, span: tuple[int, int]) -> bool:
-    """Whether the segments (each with ``start`` and ``end``) hold every character of ``span``."""
-    return sum(max(0, min(span[1], s.end) - max(span[0], s.start)) for s in segments) == span[1] - span[0]
+def holds(table: list[dict], indices, needle_length: int) -> bool:
+    """Whether the segments at ``indices`` of ``table`` hold every character of the needle."""
+    return sum(table[i]["needle_chars"] for i in indices) == needle_length
 
 
 def haystack(tokenizer, essays: str, n_tokens: int, rng: random.Random) -> list[str]:
@@ -147,11 +147,11 @@ def run(args) -> None:
         key = reader.select(text, question)
         seconds = round(time.perf_counter() - started, 1)
         start = text.index(needle)
-        at_needle = (start, start + len(needle))
-        table = segment_table(key, text, tokenizer, at_needle)
+        table = segment_table(key, text, tokenizer, (start, start + len(needle)))
+        selected = [i for i, s in enumerate(key.segments) if s.selected]
         rows.append({"depth": depth, "trial": t, "needle": needle, "question": question, "kept": needle in key.text,
-                     "kept_by_table": covers([s for s in key.segments if s.selected], at_needle),  # the same, from the table
-                     "baselines": baseline_kept(key, table, gap, at_needle), "table": table,
+                     "kept_by_table": holds(table, selected, len(needle)),  # the same, from the table
+                     "baselines": baseline_kept(table, gap, len(needle)), "table": table,
                      "tokens": key.meta["context_tokens"], "segments": key.meta["n_segments"], "seconds": seconds})
         others = ", ".join(f"{name} {'kept' if k else 'lost'}" for name, k in rows[-1]["baselines"].items())
         print(f"depth {depth} trial {t}: {'kept' if rows[-1]['kept'] else 'LOST'} ({seconds} s; {others})", file=sys.stderr, flush=True)
