@@ -3,8 +3,8 @@
 - ``zscore`` (the default): each signal's scores are standardised over the segments of the
   input (minus the mean, over the standard deviation) and averaged with weights, so that
   a signal whose best segment stands far ahead of the rest weighs in by how far (ranks
-  alone cannot see that). And a segment that two or more signals rank first is kept first
-  whatever the others say, so no single signal can outvote two that agree.
+  alone cannot see that). And a segment that two or more signals rank first (each its sole
+  best) is kept first whatever the others say, so no single signal can outvote two that agree.
 - ``rrf``: reciprocal rank fusion (Cormack et al., 2009), ranks only; kept as an option.
 
 With one signal, every fusion returns that signal's scores unchanged (so that a threshold on
@@ -111,7 +111,9 @@ class ZScore(Fusion):
     """A weighted mean of the signals' standardised scores, with a guard for agreement.
 
     Each signal's scores are standardised over the items (a constant signal gives zeros).
-    With ``agree`` on, an item that at least two signals rank first goes first.
+    With ``agree`` on, an item that at least two signals rank first goes first. A signal ranks
+    an item first only when that item alone has its best score: a signal whose best score is
+    shared (BM25 when no segment holds a question term gives every segment 0) casts no vote.
     """
 
     name = "zscore"
@@ -132,11 +134,19 @@ class ZScore(Fusion):
             total += w
         fused /= max(total, 1e-12)
         if self.agree and n:
-            firsts = np.bincount([int(np.argmin(v)) for v in scores.values()], minlength=n)
+            firsts = np.bincount([first for v in scores.values() if (first := sole_best(v)) is not None], minlength=n)
             agreed = np.flatnonzero(firsts >= 2)
             if len(agreed):  # ahead of everything else, in their own fused order
                 fused[agreed] -= fused.max() - fused.min() + 1.0
         return fused
+
+
+def sole_best(values: np.ndarray) -> int | None:
+    """The index of the item with the best (lowest) score, or None where that score is shared or not finite."""
+    best = values.min(initial=np.inf)
+    if not np.isfinite(best) or np.count_nonzero(values == best) != 1:
+        return None
+    return int(np.argmin(values))
 
 
 def standardise(values: np.ndarray) -> np.ndarray:

@@ -87,6 +87,22 @@ def test_what_two_signals_rank_first_is_kept_first():
     assert int(np.argmin(ZScore().fuse(lone))) == 1
 
 
+def test_a_signal_whose_best_score_is_shared_casts_no_vote():
+    # BM25 with no question term in any segment scores every segment 0; its "first" would be
+    # whichever comes first, and with the certainty's slight preference for segment 0 it used to
+    # put segment 0 ahead of segment 1, which the dense signal ranks far ahead of every other
+    scores = {"certainty": [1.0, 1.1, 1.2, 1.3], "bm25": [0.0, 0.0, 0.0, 0.0], "dense": [-0.2, -0.9, -0.2, -0.2]}
+    assert int(np.argmin(ZScore().fuse(scores))) == 1
+    assert int(np.argmin(ZScore(agree=False).fuse(scores))) == 1
+    # a best score shared by two items is no vote either; a sole best still is
+    assert fusion.sole_best(np.array([0.0, 0.0, 1.0])) is None and fusion.sole_best(np.array([1.0, 0.0, 0.0])) is None
+    assert fusion.sole_best(np.array([2.0, 0.5, 1.0])) == 1 and fusion.sole_best(np.array([np.nan, 1.0])) is None
+    tied = {"certainty": [1.0, 1.1, 1.2, 1.3], "bm25": [-2.0, -2.0, 0.0, 0.0], "dense": [-0.2, -0.9, -0.2, -0.2]}
+    assert int(np.argmin(ZScore().fuse(tied))) == 1
+    agreed = {"certainty": [1.0, 1.1, 1.2, 1.3], "bm25": [-2.0, -1.0, 0.0, 0.0], "dense": [-0.2, -0.9, -0.2, -0.2]}
+    assert int(np.argmin(ZScore().fuse(agreed))) == 0
+
+
 def test_zscore_arithmetic_weights_and_constant_signals():
     scores = {"a": [1.0, 2.0, 3.0], "b": [5.0, 5.0, 5.0]}
     z = (np.array([1.0, 2.0, 3.0]) - 2.0) / np.std([1.0, 2.0, 3.0])
