@@ -103,11 +103,60 @@ def test_a_signal_whose_best_score_is_shared_casts_no_vote():
     assert int(np.argmin(ZScore().fuse(agreed))) == 0
 
 
+def test_standout_threshold_is_grubbs_critical_value():
+    # one-sided 5% critical values of Grubbs' statistic (ASTM E178, table 1), which divides by the
+    # sample standard deviation; standout_threshold is on the population one, as standardise
+    for n, g in ((3, 1.153), (10, 2.176), (20, 2.557), (30, 2.745), (50, 2.956), (100, 3.207)):
+        assert fusion.standout_threshold(n) * np.sqrt((n - 1) / n) == pytest.approx(g, abs=3e-3)
+    # Student's t, upper quantiles from the textbook tables
+    for p, df, t in ((0.025, 1, 12.706), (0.025, 2, 4.303), (0.005, 10, 3.169), (0.05, 30, 1.697)):
+        assert fusion.t_upper_quantile(p, df) == pytest.approx(t, abs=1e-3)
+    assert fusion.standout_threshold(9) < fusion.standout_threshold(41) < fusion.standout_threshold(1000)
+    with pytest.raises(InputError, match="at least 3 items"):
+        fusion.standout_threshold(2)
+
+
+def standout_case(n: int = 43, at: int = 5, z: float = 3.5) -> dict[str, np.ndarray]:
+    """``n`` segments: the certainty singles out the one ``at`` (``z`` standard deviations ahead),
+    the embedder ranks it among its last, BM25 sees no question term anywhere."""
+    rng = np.random.default_rng(0)
+    certainty = rng.normal(size=n)
+    certainty[at] = 0.0
+    certainty = (certainty - certainty.mean()) / certainty.std()
+    others = np.delete(np.arange(n), at)
+    certainty[at] = certainty[others].mean() - z * certainty[others].std()  # then standardised again by the fusion
+    dense = rng.normal(size=n)
+    dense[at] = np.sort(dense)[-3]
+    return {"certainty": certainty, "bm25": np.zeros(n), "dense": dense}
+
+
+def test_what_the_model_alone_singles_out_is_kept_first():
+    case = standout_case()
+    assert -fusion.standardise(case["certainty"])[5] > fusion.standout_threshold(43)
+    without = ZScore(standout=()).fuse(case)
+    assert np.argsort(without, kind="stable").tolist().index(5) >= 3  # outvoted by the embedder
+    assert int(np.argmin(ZScore().fuse(case))) == 5 and fusion.outlier(case["certainty"]) == 5
+    # a best that chance explains among 43 segments is no standout: the fused order decides
+    weak = standout_case(z=2.0)
+    assert fusion.outlier(weak["certainty"]) is None
+    assert ZScore().fuse(weak).tolist() == ZScore(standout=()).fuse(weak).tolist()
+    # only the signals named: the embedder's own standout is not guarded by default
+    swapped = {"certainty": case["dense"], "bm25": case["bm25"], "dense": case["certainty"]}
+    assert int(np.argmin(ZScore().fuse(swapped))) != 5 and int(np.argmin(ZScore(standout=("dense",)).fuse(swapped))) == 5
+    # among 9 segments the bar is 2.24 standard deviations: a lone best far ahead passes, a spread-out one does not
+    assert fusion.outlier(np.array([0.0] * 8 + [-1.0])) == 8  # 2.83 standard deviations ahead
+    assert fusion.outlier(np.array([0.0, 0.0, 1.0, -1.0, 0.5, -0.5, 0.2, -0.2, -1.2])) is None
+    with pytest.raises(InputError, match="alpha"):
+        ZScore(alpha=1.5)
+    with pytest.raises(InputError, match="sequence of signal names"):
+        ZScore(standout="certainty")
+
+
 def test_zscore_arithmetic_weights_and_constant_signals():
     scores = {"a": [1.0, 2.0, 3.0], "b": [5.0, 5.0, 5.0]}
     z = (np.array([1.0, 2.0, 3.0]) - 2.0) / np.std([1.0, 2.0, 3.0])
-    assert ZScore({"a": 1.0, "b": 1.0}, agree=False).fuse(scores) == pytest.approx(z / 2)
-    assert ZScore({"a": 3.0, "b": 1.0}, agree=False).fuse(scores) == pytest.approx(3 * z / 4)
+    assert ZScore({"a": 1.0, "b": 1.0}, agree=False, standout=()).fuse(scores) == pytest.approx(z / 2)
+    assert ZScore({"a": 3.0, "b": 1.0}, agree=False, standout=()).fuse(scores) == pytest.approx(3 * z / 4)
     # one signal: its own scores, unchanged, whatever the fusion
     assert ZScore().fuse({"certainty": [2.0, 1.0]}).tolist() == [2.0, 1.0]
     assert RRF().fuse({"certainty": [2.0, 1.0]}).tolist() == [2.0, 1.0]
