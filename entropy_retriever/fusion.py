@@ -115,7 +115,7 @@ ZSCORE_WEIGHTS = {"certainty": 1.5, "bm25": 1.0, "dense": 2.0}
 # ahead of the rest than chance explains among that many segments (Grubbs' test for one outlier,
 # one-sided, at STANDOUT_ALPHA), is kept first. Chosen on the development data (the ~4k-token
 # evidence sets and the 10k- and 20k-token low-overlap needles): the certainty's standouts held
-# the evidence in 15 of 17 cases; BM25's and the embedder's, where the fusion did not keep them
+# evidence in 17 of 19 cases; BM25's and the embedder's, where the fusion did not keep them
 # already, held it in none of 9, so only the model's certainty has the guard.
 STANDOUT_SIGNALS = ("certainty",)
 STANDOUT_ALPHA = 0.05
