@@ -156,16 +156,17 @@ class ZScore(Fusion):
     def combine(self, scores: dict[str, np.ndarray]) -> np.ndarray:
         n = len(next(iter(scores.values())))
         fused = np.zeros(n, dtype=np.float64)
+        if not n:  # nothing to rank (an empty list of passages)
+            return fused
         total = 0.0
         for name, v in scores.items():
             w = self.weights.get(name, 1.0)
             fused += w * standardise(v)
             total += w
         fused /= max(total, 1e-12)
-        if n:
-            guarded = self.guarded(scores)
-            if guarded:  # ahead of everything else, in their own fused order
-                fused[sorted(guarded)] -= fused.max() - fused.min() + 1.0
+        guarded = self.guarded(scores)
+        if guarded:  # ahead of everything else, in their own fused order
+            fused[sorted(guarded)] -= fused.max() - fused.min() + 1.0
         return fused
 
     def guarded(self, scores: dict[str, np.ndarray]) -> set[int]:
