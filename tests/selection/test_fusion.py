@@ -146,6 +146,10 @@ def test_what_the_model_alone_singles_out_is_kept_first():
     # among 9 segments the bar is 2.24 standard deviations: a lone best far ahead passes, a spread-out one does not
     assert fusion.outlier(np.array([0.0] * 8 + [-1.0])) == 8  # 2.83 standard deviations ahead
     assert fusion.outlier(np.array([0.0, 0.0, 1.0, -1.0, 0.5, -0.5, 0.2, -0.2, -1.2])) is None
+    # a configured fusion object travels through the one configuration the product uses
+    from entropy_retriever.config import SelectionConfig
+    config = SelectionConfig(fusion=ZScore(standout=()))
+    assert make_fusion(config.fusion).standout == () and int(np.argmin(make_fusion(config.fusion).fuse(case))) != 5
     with pytest.raises(InputError, match="alpha"):
         ZScore(alpha=1.5)
     with pytest.raises(InputError, match="sequence of signal names"):
