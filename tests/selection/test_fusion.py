@@ -1,4 +1,4 @@
-"""The fusions (z-score with its agreement guard, reciprocal rank) and our BM25."""
+"""The fusions (z-score with its agreement and standout guards, reciprocal rank) and our BM25."""
 
 from __future__ import annotations
 
