@@ -222,19 +222,14 @@ def t_upper_tail(t: float, df: int) -> float:
     """``P(T > t)`` for ``t >= 0``, Student's t with whole ``df``: half of ``1 - P(|T| <= t)``,
     where ``P(|T| <= t)`` is a finite series in ``cos(theta)``, ``theta = atan(t / sqrt(df))``."""
     theta = math.atan(t / math.sqrt(df))
-    c2, sin = math.cos(theta) ** 2, math.sin(theta)
-    if df % 2:  # odd: 2/pi * (theta + sin * cos * (1 + 2/3 cos^2 + 2*4/(3*5) cos^4 + ...))
-        total = term = math.cos(theta) if df > 1 else 0.0
-        for k in range(3, df - 1, 2):
-            term *= c2 * (k - 1) / k
-            total += term
-        inside = 2 / math.pi * (theta + sin * total)
-    else:  # even: sin * (1 + 1/2 cos^2 + 1*3/(2*4) cos^4 + ...)
-        total = term = 1.0
-        for k in range(2, df - 1, 2):
-            term *= c2 * (k - 1) / k
-            total += term
-        inside = sin * total
+    c2, sin, odd = math.cos(theta) ** 2, math.sin(theta), df % 2
+    # odd: 2/pi * (theta + sin * cos * (1 + 2/3 cos^2 + 2*4/(3*5) cos^4 + ...));
+    # even: sin * (1 + 1/2 cos^2 + 1*3/(2*4) cos^4 + ...)
+    total = term = (math.cos(theta) if df > 1 else 0.0) if odd else 1.0
+    for k in range(3 if odd else 2, df - 1, 2):
+        term *= c2 * (k - 1) / k
+        total += term
+    inside = 2 / math.pi * (theta + sin * total) if odd else sin * total
     return max(0.0, 1.0 - inside) / 2
 
 

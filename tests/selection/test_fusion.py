@@ -159,8 +159,8 @@ def test_what_the_model_alone_singles_out_is_kept_first():
 def test_zscore_arithmetic_weights_and_constant_signals():
     scores = {"a": [1.0, 2.0, 3.0], "b": [5.0, 5.0, 5.0]}
     z = (np.array([1.0, 2.0, 3.0]) - 2.0) / np.std([1.0, 2.0, 3.0])
-    assert ZScore({"a": 1.0, "b": 1.0}, agree=False, standout=()).fuse(scores) == pytest.approx(z / 2)
-    assert ZScore({"a": 3.0, "b": 1.0}, agree=False, standout=()).fuse(scores) == pytest.approx(3 * z / 4)
+    assert ZScore({"a": 1.0, "b": 1.0}, agree=False).fuse(scores) == pytest.approx(z / 2)
+    assert ZScore({"a": 3.0, "b": 1.0}, agree=False).fuse(scores) == pytest.approx(3 * z / 4)
     # one signal: its own scores, unchanged, whatever the fusion
     assert ZScore().fuse({"certainty": [2.0, 1.0]}).tolist() == [2.0, 1.0]
     assert RRF().fuse({"certainty": [2.0, 1.0]}).tolist() == [2.0, 1.0]
