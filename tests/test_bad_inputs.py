@@ -350,6 +350,7 @@ def test_api(case, tiny, tokenizer, tmp_path):
 # --------------------------------------------------------------------------- framework tools
 def framework_cases(tiny, tokenizer, tmp_path):
     from langchain_core.tools import ToolException
+
     from langchain_entropy_retriever import CertaintyCompressor, ChatEntropyRetriever, LongFileTool
     from llama_index.llms.entropy_retriever import LongContextLLM
     from llama_index.postprocessor.entropy_retriever import CertaintyRerank

@@ -7,10 +7,9 @@ import pytest
 pytest.importorskip("llama_index.retrievers.entropy_retriever")
 pytest.importorskip("langchain_entropy_retriever")
 
+from entropy_retriever import InputError, LongContextReader, Selection  # noqa: E402
 from langchain_entropy_retriever import LongDocumentRetriever as LangChainRetriever  # noqa: E402
 from llama_index.retrievers.entropy_retriever import LongDocumentRetriever as LlamaIndexRetriever  # noqa: E402
-
-from entropy_retriever import InputError, LongContextReader, Selection  # noqa: E402
 
 TEXT = "".join(
     f"Paragraph {i}. The harbour log for day {i} records {('calm water', 'a storm', 'fog at dawn')[i % 3]} "

@@ -211,8 +211,9 @@ def test_a_stop_string_ends_generation_at_once(tiny, tokenizer):
 
 
 def test_stop_strings_stop_both_frameworks_chat_models(tiny, tokenizer):
-    from langchain_entropy_retriever import ChatEntropyRetriever
     from llama_index.core.base.llms.types import ChatMessage
+
+    from langchain_entropy_retriever import ChatEntropyRetriever
     from llama_index.llms.entropy_retriever import LongContextLLM
 
     lm = LongContextLM(tiny, tokenizer, max_new_tokens=30)

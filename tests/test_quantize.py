@@ -7,8 +7,7 @@ import json
 import pytest
 import torch
 
-from entropy_retriever import InputError, LongContextReader, ModelLoadError, load_model
-from entropy_retriever import cpu_dtype, models
+from entropy_retriever import InputError, LongContextReader, ModelLoadError, cpu_dtype, load_model, models
 from entropy_retriever.calibrate import calibrate
 from entropy_retriever.cpu_dtype import Measured, choose
 from entropy_retriever.quantize import is_int8, quantize_int8

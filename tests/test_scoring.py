@@ -6,15 +6,17 @@ import pytest
 import torch
 
 from entropy_retriever import ContextTooLongError, InputError
-from entropy_retriever.scoring import CertaintyScorer, PromptTemplate, register_metric
 from entropy_retriever.scoring import (
     METRICS,
+    CertaintyScorer,
+    PromptTemplate,
     TokenStats,
     entropy_last,
     entropy_mean,
     own_gain,
     own_nll,
     question_nll,
+    register_metric,
     weighted_nll,
 )
 

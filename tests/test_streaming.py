@@ -15,11 +15,10 @@ from hypothesis import strategies as st
 
 from entropy_retriever import InputError, LongContextReader, Selection
 from entropy_retriever.pipeline import choose, rank
-from entropy_retriever.segments import Document
+from entropy_retriever.segments import Document, Segment
 from entropy_retriever.selection import GAP
 from entropy_retriever.signals import bm25_scores
-from entropy_retriever.segments import Segment
-from entropy_retriever.streaming import DIGEST_BYTES, Journal, Shard, SegmentRecords, digest, read_spans
+from entropy_retriever.streaming import DIGEST_BYTES, Journal, SegmentRecords, Shard, digest, read_spans
 
 TEXT = "".join(
     f"Entry {i}. The lighthouse keeper wrote that the lamp was {('trimmed', 'cleaned', 'relit')[i % 3]} "

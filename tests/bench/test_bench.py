@@ -15,7 +15,6 @@ from benchmarks.__main__ import main as bench_main
 from benchmarks.report import BEGIN, END, SUITES, rewrite_readme
 from entropy_retriever.errors import InputError
 from entropy_retriever.segments import Segment
-
 from tests.fixtures import tiny_llama
 
 

@@ -20,14 +20,13 @@ def _default(callable_, name):
 
 
 def test_every_entry_point_takes_its_defaults_from_the_one_configuration():
-    from langchain_entropy_retriever import CertaintyCompressor
-    from langchain_entropy_retriever import LongDocumentRetriever as LangChainRetriever
-    from llama_index.postprocessor.entropy_retriever import CertaintyRerank
-
     from entropy_retriever import CertaintyReranker, LongContextReader
     from entropy_retriever.cli import build_parser
     from entropy_retriever.reader import DEFAULT_SELECTION
     from entropy_retriever.scoring import CertaintyScorer
+    from langchain_entropy_retriever import CertaintyCompressor
+    from langchain_entropy_retriever import LongDocumentRetriever as LangChainRetriever
+    from llama_index.postprocessor.entropy_retriever import CertaintyRerank
 
     for name in READER_FIELDS:
         assert _default(LongContextReader, name) == getattr(DEFAULT, name), name

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 import numpy as np
+import pytest
 
 from entropy_retriever import fusion
 from entropy_retriever.errors import InputError
