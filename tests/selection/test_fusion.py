@@ -147,8 +147,8 @@ def test_what_the_model_alone_singles_out_is_kept_first():
     assert fusion.outlier(np.array([0.0, 0.0, 1.0, -1.0, 0.5, -0.5, 0.2, -0.2, -1.2])) is None
     # a configured fusion object travels through the one configuration the product uses
     from entropy_retriever.config import SelectionConfig
-    config = SelectionConfig(fusion=ZScore(standout=()))
-    assert make_fusion(config.fusion).standout == () and int(np.argmin(make_fusion(config.fusion).fuse(case))) != 5
+    configured = make_fusion(SelectionConfig(fusion=ZScore(standout=())).fusion)
+    assert configured.standout == () and int(np.argmin(configured.fuse(case))) != 5
     with pytest.raises(InputError, match="alpha"):
         ZScore(alpha=1.5)
     with pytest.raises(InputError, match="sequence of signal names"):
