@@ -24,7 +24,7 @@ from .demo import make_demo_document
 from .errors import EntropyRetrieverError, InputError, check_positive, check_text
 from .evidence import clip
 from .fusion import FUSIONS
-from .reader import LongContextReader
+from .reader import ANSWER_FOCUS, LongContextReader
 from .scoring import METRICS, TEMPLATES
 from .segments import Document, check_readable_file
 from .signals import SIGNALS
@@ -88,6 +88,10 @@ def _add_reader_options(parser: argparse.ArgumentParser) -> None:
     io.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+FOCUS_HELP = (f"answer from the key context's N sentences that bear most on the question (BM25 and the embedder "
+              f"rank them; default {ANSWER_FOCUS}); 0 answers from the whole key context")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="entropy-retriever", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -99,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--max-new-tokens", type=int, default=64, help="longest answer, in tokens (default 64)")
     ask.add_argument("--quote", action=argparse.BooleanOptionalAction, default=True,
                      help="after the answer, quote the sentences of the key context that hold its words, with their lines, so that it can be checked (default: on)")
+    ask.add_argument("--focus", type=int, default=ANSWER_FOCUS, metavar="N", help=FOCUS_HELP)
     _add_reader_options(ask)
     select = sub.add_parser("select", help="print the key context of a long file for a question", description="Print the key context of FILE for QUESTION (or, with --json, it with every segment's score).")
     select.add_argument("file", metavar="FILE", help="a UTF-8 text file, or - for standard input")
@@ -108,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--tokens", type=int, default=24000, help="document length in tokens (default 24000)")
     demo.add_argument("--depth", type=float, default=0.3, help="where the fact sits, 0 (start) to 1 (end); default 0.3")
     demo.add_argument("--max-new-tokens", type=int, default=32)
+    demo.add_argument("--focus", type=int, default=ANSWER_FOCUS, metavar="N", help=FOCUS_HELP)
     _add_reader_options(demo)
     cal = sub.add_parser("calibrate", help="measure float32, int8 (and native bfloat16) scoring on this CPU and record the choice for --dtype auto",
                          description="Score the same documents in float32, int8 and (where the CPU has it natively) bfloat16, side by "
@@ -123,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _reader(args):
+def reader_options(args) -> dict:
+    """The reader's keyword options that the parsed command line ``args`` ask for."""
     kwargs = dict(
         metric=args.metric,
         signals=tuple(args.signals),
@@ -143,7 +150,13 @@ def _reader(args):
         kwargs["prefilter"] = args.prefilter
     if hasattr(args, "max_new_tokens"):
         kwargs["max_new_tokens"] = args.max_new_tokens
-    return LongContextReader.from_pretrained(args.model, device=args.device, dtype=args.dtype, **kwargs)
+    if hasattr(args, "focus"):
+        kwargs["answer_focus"] = None if args.focus == 0 else args.focus  # 0: the whole key context
+    return kwargs
+
+
+def _reader(args):
+    return LongContextReader.from_pretrained(args.model, device=args.device, dtype=args.dtype, **reader_options(args))
 
 
 def _context(file: str):
@@ -197,7 +210,7 @@ def _print_answer(answer, args) -> None:
     quotes = answer.quotes() if getattr(args, "quote", True) else []
     if args.json:
         out = {"answer": answer.text, "seconds": answer.seconds, "prompt_tokens": answer.prompt_tokens,
-               "key_context": key.to_dict()}
+               "read": answer.read, "key_context": key.to_dict()}
         if getattr(args, "quote", True):
             out["quotes"] = [asdict(q) for q in quotes]
         json.dump(out, sys.stdout, ensure_ascii=False, indent=1)

@@ -16,6 +16,7 @@ from .attention import choose_group_size
 from .config import DEFAULT, SelectionConfig
 from .errors import InputError, check_positive
 from .evidence import supporting_sentences
+from .focus import focus_sentences
 from .llm import LongContextLM
 from .models import load_model, model_and_tokenizer, model_lock, scores_in_int8
 from .pipeline import Ranked, check_prefilter, choose, is_cheap, rank, shortlist
@@ -49,6 +50,10 @@ MAX_THRESHOLD_SEGMENTS = 4096
 ANSWER_PROMPT = "Answer the question from the text.\nQuestion: {question}\n\nText:\n{context}\n\nQuestion: {question}"
 # When the question twice would not fit the model's window (a long question), it goes in once.
 ANSWER_PROMPT_ONCE = "Answer the question from the text.\nQuestion: {question}\n\nText:\n{context}\n\nAnswer the question above."
+# The model answers from the key context's 3 best sentences (entropy_retriever.focus): given the
+# whole 1,536-token key context, SmolLM2-135M answered 0 of 40 development low-overlap needle
+# questions whose needle the key context held; given its 3 best sentences, 22 (the reader guide).
+ANSWER_FOCUS = 3
 
 
 @dataclass
@@ -59,6 +64,7 @@ class Answer:
     key_context: KeyContext
     seconds: dict = field(default_factory=dict)
     prompt_tokens: int = 0
+    read: str = ""  # what the model answered from: the key context, or its focus sentences
 
     def __str__(self) -> str:
         return self.text
@@ -100,6 +106,7 @@ class LongContextReader:
         budget_tokenizer=None,
         batch_tokens: int = 4096,
         max_new_tokens: int = 64,
+        answer_focus: int | None = ANSWER_FOCUS,
         encoding_errors: str = "strict",
         extend: str | None = "selfextend",
         quantize: str | None = None,
@@ -110,7 +117,7 @@ class LongContextReader:
         config = _check_options(
             metric=metric, template=template, signals=signals, segment_tokens=segment_tokens,
             overlap_tokens=overlap_tokens, fusion=fusion, hops=hops, top_k=top_k, token_budget=token_budget,
-            threshold=threshold, batch_tokens=batch_tokens, max_new_tokens=max_new_tokens,
+            threshold=threshold, batch_tokens=batch_tokens, max_new_tokens=max_new_tokens, answer_focus=answer_focus,
             encoding_errors=encoding_errors, extend=extend, distributed=distributed, quantize=quantize,
             prefilter=prefilter,
         )
@@ -133,6 +140,7 @@ class LongContextReader:
         self.answer_lm = answer_lm or LongContextLM(model, tokenizer, max_new_tokens=max_new_tokens)
         _check_reach(max_new_tokens, self.answer_lm)
         self.max_new_tokens = max_new_tokens
+        self.answer_focus = answer_focus
         self.extend = extend
         self.count: Callable[[str], int] = token_counter(budget_tokenizer or self.answer_lm.tokenizer)
         # The budget is counted in the segmenter's own tokenizer unless told otherwise: reuse its counts.
@@ -372,10 +380,21 @@ class LongContextReader:
         return tqdm(total=_input_bytes(context), unit="B", unit_scale=True, desc=f"reading ({self.method})",
                     leave=False, file=sys.stderr)
 
-    def answer_messages(self, key: KeyContext, question: str, *, question_once: bool = False) -> list[dict]:
-        """The answer prompt. The question goes before and after the text, unless ``question_once``."""
+    def answer_text(self, key: KeyContext, question: str) -> str:
+        """What the model answers from: the key context's ``answer_focus`` best sentences, one a
+        line, in document order (:func:`entropy_retriever.focus.focus_sentences`, ranked by BM25
+        and, where the reader uses it, the embedder); the whole key context if ``answer_focus`` is None."""
+        if self.answer_focus is None:
+            return key.text
+        return "\n".join(focus_sentences(key.text, question, self.answer_focus, dense="dense" in self.signals))
+
+    def answer_messages(self, key: KeyContext, question: str, *, question_once: bool = False,
+                        text: str | None = None) -> list[dict]:
+        """The answer prompt, on ``text`` (by default :meth:`answer_text`). The question goes before
+        and after the text, unless ``question_once``."""
         template = ANSWER_PROMPT_ONCE if question_once else ANSWER_PROMPT
-        return [{"role": "user", "content": template.format(question=question, context=key.text)}]
+        text = self.answer_text(key, question) if text is None else text
+        return [{"role": "user", "content": template.format(question=question, context=text)}]
 
     def answer(
         self,
@@ -394,9 +413,10 @@ class LongContextReader:
             raise InputError(f"nothing to answer from: {key.meta['empty']}")
         max_new = self.max_new_tokens if max_new_tokens is None else _check_reach(check_positive("max_new_tokens", max_new_tokens), self.answer_lm)
         shard = Shard.current(self.distributed)
+        read = self.answer_text(key, question)
         out = None
         if shard.is_main:
-            out = self._generate(key, question, max_new)
+            out = self._generate(key, question, max_new, read)
         out = shard.broadcast(out)
         done = time.perf_counter()
         return Answer(
@@ -404,18 +424,19 @@ class LongContextReader:
             key_context=key,
             seconds={"select": selected - started, "answer": done - selected, "total": done - started},
             prompt_tokens=out.prompt_tokens,
+            read=read,
         )
 
-    def _generate(self, key: KeyContext, question: str, max_new_tokens: int):
+    def _generate(self, key: KeyContext, question: str, max_new_tokens: int, text: str):
         """Answer; a prompt beyond the answering window is read with SelfExtend for this call only.
 
         The question is put in twice (before and after the text) when that fits the model's own
         window, else once: a long question must not push a short key context past the window.
         """
         lm = self.answer_lm
-        ids = lm.chat_prompt(self.answer_messages(key, question))
+        ids = lm.chat_prompt(self.answer_messages(key, question, text=text))
         if lm.trained_window is not None and len(ids) + max_new_tokens > lm.trained_window:
-            once = lm.chat_prompt(self.answer_messages(key, question, question_once=True))
+            once = lm.chat_prompt(self.answer_messages(key, question, question_once=True, text=text))
             if len(once) < len(ids):
                 ids = once
         needed = len(ids) + max_new_tokens
@@ -437,7 +458,7 @@ def _check_signals(signals, threshold, *, resolve: bool = True) -> tuple[str, ..
 
 
 # The reader's options that are not part of the selection configuration.
-_READER_OPTIONS = ("top_k", "token_budget", "threshold", "budget_tokenizer", "batch_tokens", "max_new_tokens",
+_READER_OPTIONS = ("top_k", "token_budget", "threshold", "budget_tokenizer", "batch_tokens", "max_new_tokens", "answer_focus",
                    "encoding_errors", "extend", "progress", "distributed", "answer_lm", "quantize", "prefilter")
 _CONFIG_FIELDS = ("segment_tokens", "overlap_tokens", "signals", "metric", "template", "fusion", "hops")
 
@@ -462,6 +483,11 @@ def _check_options(**options) -> SelectionConfig:
     for name in ("batch_tokens", "max_new_tokens"):
         if name in options:
             check_positive(name, options[name])
+    if options.get("answer_focus") is not None:
+        focus = options["answer_focus"]
+        if isinstance(focus, bool) or not isinstance(focus, int) or focus < 1:
+            raise InputError(f"answer_focus is how many of the key context's sentences the model answers from, a positive int "
+                             f"(3 by default), or None (--focus 0) for the whole key context; got {focus!r}")
     selection = Selection.of(options.get("top_k"), options.get("token_budget"), options.get("threshold"),
                              default=DEFAULT_SELECTION)
     config = DEFAULT.but(token_budget=selection.token_budget or DEFAULT.token_budget,

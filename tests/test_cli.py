@@ -118,7 +118,7 @@ def test_a_selfextend_ask_writes_nothing_to_stderr(tiny_folder, tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "entropy_retriever", "ask", str(doc), "Who keeps the lighthouse?", "--model", str(tiny_folder),
          "--device", "cpu", "--segment-tokens", "64", "--budget", "700", "--signals", "certainty", "bm25",
-         "--max-new-tokens", "4", "--json"],
+         "--max-new-tokens", "4", "--focus", "0", "--json"],  # --focus 0: the whole key context, past the window
         capture_output=True, text=True, timeout=300,
     )
     assert run.returncode == 0, run.stderr

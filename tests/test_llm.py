@@ -59,11 +59,13 @@ def test_streaming_surfaces_errors_from_the_worker(tiny_lm, tokenizer):
 def test_reader_reads_a_key_context_beyond_the_window_with_selfextend(tiny_lm, tokenizer):
 
     text = "".join(f"Sentence number {i} talks about the weather today. " for i in range(400))
-    reader = LongContextReader(tiny_lm, tokenizer, token_budget=900, segment_tokens=128, max_new_tokens=4, progress=False)
+    reader = LongContextReader(tiny_lm, tokenizer, token_budget=900, segment_tokens=128, max_new_tokens=4, progress=False,
+                               answer_focus=None)  # the whole key context, past the window
     answer = reader.answer(text, "What is sentence 7 about?")
     assert answer.prompt_tokens > 512  # longer than the tiny model's window
     assert tiny_lm.config._attn_implementation == "sdpa"  # SelfExtend was switched off again
-    strict = LongContextReader(tiny_lm, tokenizer, token_budget=900, segment_tokens=128, extend=None, progress=False)
+    strict = LongContextReader(tiny_lm, tokenizer, token_budget=900, segment_tokens=128, extend=None, progress=False,
+                               answer_focus=None)
     with pytest.raises(ContextTooLongError, match="SelfExtend"):
         strict.answer(text, "What is sentence 7 about?")
 

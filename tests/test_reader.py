@@ -96,7 +96,7 @@ HARBOUR_LOG = "".join(
 
 def test_a_long_question_goes_into_the_answer_prompt_once(tiny, tokenizer):
     reader = LongContextReader(tiny, tokenizer, signals=("bm25",), segment_tokens=48, top_k=1, progress=False,
-                               max_new_tokens=2)
+                               max_new_tokens=2, answer_focus=None)  # the key context whole: a long prompt
     short = reader.answer(HARBOUR_LOG, "Who keeps the lighthouse?")
     question = "Who keeps the lighthouse? " + " ".join(f"Consider detail {i} of the harbour." for i in range(25))
     long = reader.answer(HARBOUR_LOG, question)
