@@ -65,6 +65,7 @@ bench: $(STAMP)
 	$(BENCH) evidence --scorer gemma-3-270m
 	$(BENCH) evidence-probes --n 12
 	$(BENCH) needles --trials 2
+	$(BENCH) answers --n 4
 	$(BENCH) cascade --lengths 20000 60000 --depths 0.5 --full-up-to 20000
 	$(BENCH) cascade --parts evidence reach --reach-n 6
 	$(BENCH) scoring-speed --repeats 2

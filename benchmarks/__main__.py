@@ -9,6 +9,7 @@ Suites:
   niah            needle in a haystack (single, pizza): a heatmap per method
   evidence        evidence recall at the shipped configuration, on held-out test halves: the default vs baselines
   needles         lexical or low-overlap needles at 20k tokens through select with every default, beside baselines
+  answers         answer accuracy: whole key context against the answer focus, on the evidence sets' halves
   cascade         the cascade (prefilter=) against the full reader: needles at 100k+ tokens, time and recall
   evidence-probes other model signals (attention, half-segment certainty, question-first gain) vs the default, dev halves
   evidence-grid   diagnostic: recall at 1, 2 or 4 segments for every certainty metric, rank fusion and baseline
@@ -38,6 +39,7 @@ SUITES = {
     "evidence-grid": "evidence_grid",
     "evidence-probes": "probes",
     "needles": "needles",
+    "answers": "answers",
     "cascade": "cascade",
     "rerank": "rerank",
     "lminfinite-cache": "lminfinite_cache",

@@ -55,6 +55,13 @@ SUITES = {
         "`LongContextReader().select` with every default, as `select` and `ask` run. Kept: the needle "
         "sentence is whole in the key context.",
     ),
+    "answers": (
+        "Answer accuracy: the whole key context or its focus",
+        "The shipped selection reads each document once; the model then answers from the whole key context "
+        "(`whole`) and from its best sentences (`focus N`, the reader's `answer_focus`), through the reader's own "
+        "prompt. An answer counts when it holds the expected one (any alias), case aside; \"read\" counts how often "
+        "the expected answer was in what the model read. The evidence suite's documents and halves.",
+    ),
     "evidence-int8": (
         "int8 scoring: recall and agreement with float32",
         "The evidence suite's documents scored again by the int8 scorer (`dtype=\"int8\"`: a dynamic int8 "

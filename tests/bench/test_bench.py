@@ -336,3 +336,28 @@ def test_the_benchmark_s_default_row_is_what_the_library_selects(tiny, tokenizer
     assert ranking.tolist() == reranker._scored(texts, example.question)[1].order.tolist()
     kept = reranker.rerank([Passage(t) for t in texts], example.question)
     assert [k.index for k in kept] == list(range(len(texts)))  # one source: document order
+
+
+def test_the_answer_suite_answers_every_example_at_each_stage_from_one_selection(tiny_dir, tmp_path, monkeypatch):
+    from benchmarks.multihop import babi3_stories
+
+    root = _data_or_skip()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="distinct sizes of at least 0"):
+        bench_main(["answers", "--focus", "-1", "--model", str(tiny_dir), "--data", str(root)])
+    bench_main(["answers", "--n", "1", "--split", "dev", "--window-tokens", "1500", "--max-new-tokens", "3",
+                "--focus", "0", "2", "--model", str(tiny_dir), "--data", str(root)])
+    result = json.loads(Path("bench-results/answers.json").read_text())
+    rows = result["rows"]
+    assert [r["dataset"] for r in rows] == ["lowoverlap", "lowoverlap_control", "twowiki", "musique", "babi3"]
+    for r in rows:
+        assert set(r["output"]) == set(r["correct"]) == set(r["read"]) == {"whole", "focus 2"}
+        assert r["answers"] and all(a.strip() for a in r["answers"])  # every example has its expected answer
+        assert 0.0 <= r["evidence_kept"] <= 1.0
+        for label, ok in r["correct"].items():
+            assert ok == any(a.lower() in r["output"][label].lower() for a in r["answers"])
+    needle, control = rows[0], rows[1]
+    assert needle["answers"] == control["answers"]  # one pair, asked both ways
+    babi = rows[-1]
+    assert babi3_stories(root)[int(babi["id"])][1] == babi["question"]  # the answer belongs to that story's question
+    assert "| babi3 | 1 |" in result["table"] and "focus 2: answered" in result["table"]
