@@ -110,8 +110,8 @@ def load_musique(root: Path, tokenizer, split: str, n: int, window_tokens: int, 
     return examples
 
 
-def babi3_stories(root: Path) -> list[tuple[list[str], str, list[int]]]:
-    """Each bAbI task 3 story up to its last question: its lines, the question, the supporting lines' indices."""
+def _babi3_records(root: Path) -> list[tuple[list[str], str, str, list[int]]]:
+    """Each bAbI task 3 story up to its last question: its lines, the question, its answer, the supporting lines' indices."""
     stories, lines, last = [], {}, None
     with open(root / "babi" / "qa3_three-supporting-facts_test.txt", encoding="utf-8") as f:
         for raw in f:
@@ -121,14 +121,24 @@ def babi3_stories(root: Path) -> list[tuple[list[str], str, list[int]]]:
                     stories.append(last)
                 lines, last = {}, None
             if "\t" in rest:
-                question, _, support = (part.strip() for part in rest.split("\t"))
+                question, answer, support = (part.strip() for part in rest.split("\t"))
                 kept = sorted(lines)
-                last = ([lines[k] for k in kept], question, [kept.index(int(s)) for s in support.split()])
+                last = ([lines[k] for k in kept], question, answer, [kept.index(int(s)) for s in support.split()])
             else:
                 lines[int(number)] = rest
     if last is not None:
         stories.append(last)
     return stories
+
+
+def babi3_stories(root: Path) -> list[tuple[list[str], str, list[int]]]:
+    """Each bAbI task 3 story up to its last question: its lines, the question, the supporting lines' indices."""
+    return [(lines, question, support) for lines, question, _, support in _babi3_records(root)]
+
+
+def babi3_answers(root: Path) -> list[str]:
+    """The answer to each story's last question, in the order of :func:`babi3_stories`."""
+    return [answer for _, _, answer, _ in _babi3_records(root)]
 
 
 def load_babi3(root: Path, tokenizer, split: str, n: int, window_tokens: int, seed: int):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Callable
 
 from benchmarks.common import progress, save
 
@@ -34,38 +35,22 @@ def add_arguments(p) -> None:
     p.add_argument("--model", default=None)
 
 
-def expected_answers(root: Path, dataset: str) -> dict[str, list[str]]:
+def expected_answers(root: Path, dataset: str) -> Callable[[str], list[str]]:
     """Each example id's accepted answers, read from the data files (the needles' from ``benchmarks.lowoverlap``)."""
     from benchmarks.lowoverlap import ALL_PAIRS
+    from benchmarks.multihop import babi3_answers
 
     if dataset in ("lowoverlap", "lowoverlap_control"):
-        return _NeedleAnswers(ALL_PAIRS)
+        return lambda example_id: [ALL_PAIRS[int(example_id.split(".")[0])].answer]  # the id begins with its pair
     if dataset == "twowiki":
         rows = [json.loads(line) for line in open(root / "multihop" / "2wikimultihopqa_dev_200.jsonl", encoding="utf-8")]
-        return {r["id"]: list(r["golden_answers"]) for r in rows}
-    if dataset == "musique":
+        table = {r["id"]: list(r["golden_answers"]) for r in rows}
+    elif dataset == "musique":
         rows = json.loads((root / "multihop" / "musique_ans_dev_100.json").read_text(encoding="utf-8"))
-        return {r["id"]: [r["answer"], *r.get("answer_aliases", [])] for r in rows}
-    answers, index = {}, -1
-    with open(root / "babi" / "qa3_three-supporting-facts_test.txt", encoding="utf-8") as f:
-        for raw in f:  # story by story, as benchmarks.multihop.babi3_stories numbers them: the last question's answer
-            number, _, rest = raw.strip().partition(" ")
-            if int(number) == 1:
-                index += 1
-            if "\t" in rest:
-                answers[str(index)] = [rest.split("\t")[1].strip()]
-    return answers
-
-
-class _NeedleAnswers(dict):
-    """A needle example's id begins with its pair's index."""
-
-    def __init__(self, pairs) -> None:
-        super().__init__()
-        self.pairs = pairs
-
-    def __missing__(self, key: str) -> list[str]:
-        return [self.pairs[int(key.split(".")[0])].answer]
+        table = {r["id"]: [r["answer"], *r.get("answer_aliases", [])] for r in rows}
+    else:  # babi3: an example's id is its story's index
+        table = {str(i): [answer] for i, answer in enumerate(babi3_answers(root))}
+    return table.__getitem__
 
 
 def run(args) -> None:
@@ -86,15 +71,13 @@ def run(args) -> None:
         examples = multihop.load(root, tokenizer, dataset, args.split, args.n, args.window_tokens, args.seed)
         for example in progress(examples, desc=dataset, unit="example"):
             key = selector.select(example.context, example.question)
-            expected = answers[example.id]
+            expected = answers(example.id)
             held = sum(example.context[a:b] in key.text for a, b in example.evidence) / max(len(example.evidence), 1)
             row = {"dataset": dataset, "id": example.id, "question": example.question, "answers": expected,
                    "evidence_kept": held, "output": {}, "correct": {}, "read": {}}
             for label, reader in readers.items():
                 text = reader.answer_text(key, example.question)
-                lm = reader.answer_lm
-                ids = lm.chat_prompt(reader.answer_messages(key, example.question, text=text))
-                output = lm.generate_ids(ids, args.max_new_tokens).text
+                output = reader._generate(key, example.question, args.max_new_tokens, text).text  # the reader's own answer path
                 row["output"][label] = output
                 row["correct"][label] = any(a.lower() in output.lower() for a in expected)
                 row["read"][label] = any(a.lower() in text.lower() for a in expected)
