@@ -58,6 +58,10 @@ def test_a_count_for_a_data_set_that_is_not_run_is_refused_before_any_model_load
         bench_main(["evidence", "--n", "3", "lowoverlap=16", "loogle_long=6", "--model", str(tmp_path / "no-such-model")])
     with pytest.raises(SystemExit, match="one at a time"):
         bench_main(["evidence", "--int8", "--scorer", "gemma-3-270m", "--model", str(tmp_path / "no-such-model")])
+    with pytest.raises(SystemExit, match="one at a time"):
+        bench_main(["evidence", "--int8", "--segment-tokens", "256", "--model", str(tmp_path / "no-such-model")])
+    with pytest.raises(SystemExit, match="--segment-tokens 0: segment_tokens"):
+        bench_main(["evidence", "--segment-tokens", "0", "--model", str(tmp_path / "no-such-model")])
 
 
 def test_evidence_rank_is_the_first_segment_holding_evidence():
@@ -214,6 +218,8 @@ def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, other_tiny_dir, tmp_pat
                 "--window-tokens", "1500", *model, "--data", str(root)])
     bench_main(["evidence", "--n", "1", "--datasets", "lowoverlap", "--split", "dev", "--scorer", str(other_tiny_dir),
                 "--window-tokens", "1500", *model, "--data", str(root)])
+    bench_main(["evidence", "--n", "1", "--datasets", "lowoverlap", "--split", "dev", "--segment-tokens", "200",
+                "--window-tokens", "1500", *model, "--data", str(root)])
     bench_main(["evidence-probes", "--n", "2", "--datasets", "lowoverlap", "--heads", "2", "--window-tokens", "1500",
                 *model, "--data", str(root)])
     bench_main(["cascade", "--parts", "reach", "--reach-n", "1", "--reach-tokens", "3000", *model, "--data", str(root)])
@@ -234,7 +240,7 @@ def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, other_tiny_dir, tmp_pat
         ["passkey.json", "passkey.md", "niah.json", "niah.md", "evidence-grid.json", "evidence-grid.md", "rerank.json",
          "rerank.md", "evidence.json", "evidence.md", "evidence-cache", "evidence-int8.json", "evidence-int8.md",
          "evidence-scorer.json", "evidence-scorer.md", "evidence-probes.json", "evidence-probes.md",
-         "cascade-recall.json", "cascade-recall.md",
+         "evidence-segments-200.json", "evidence-segments-200.md", "cascade-recall.json", "cascade-recall.md",
          "lminfinite-cache.json", "lminfinite-cache.md"]
         + [f"niah-single-{m}.png" for m in ("bare", "selfextend", "lminfinite", "xl3m")])
     shipped = json.loads(Path("bench-results/evidence.json").read_text())
@@ -242,7 +248,11 @@ def test_suites_run_end_to_end_on_a_tiny_model(tiny_dir, other_tiny_dir, tmp_pat
     assert {r["method"] for r in shipped["rows"]} >= {"default", "bm25", "minilm", "bm25+minilm rrf", "certainty"}
     assert all(0.0 <= r["recall"] <= 1.0 for r in shipped["rows"])
     assert "Margins of the default" in shipped["table"] and "hard_margin" in shipped["summary"]
-    assert len(os.listdir("bench-results/evidence-cache")) == 3 + 1 + 1 + 1  # one pass per example and scorer, kept (the probes add one document)
+    # one pass per example, scorer and segmenting, kept (the probes add one document)
+    assert len(os.listdir("bench-results/evidence-cache")) == 3 + 1 + 1 + 1 + 1
+    resized = json.loads(Path("bench-results/evidence-segments-200.json").read_text())
+    assert "segment_tokens=200" in resized["settings"]["config"] and resized["summary"]["mean"]
+    assert {r["method"] for r in resized["rows"]} >= {"default", "bm25", "minilm", "bm25+minilm rrf", "certainty"}
     int8 = json.loads(Path("bench-results/evidence-int8.json").read_text())
     assert int8["agreement"]["documents"] == 1 and int8["agreement"]["float32"] > 0 and int8["agreement"]["int8"] > 0
     assert "default, int8 scorer" in {r["method"] for r in int8["rows"]} and "tokens/s" in int8["table"]
